@@ -1,0 +1,16 @@
+//! Schema migrations, one file per change. A migration never imports the
+//! `entity` crate and is never edited after it lands: later changes get a
+//! new file, so history replays the same on every database.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_core::Migration)]
+    }
+}

@@ -1,0 +1,235 @@
+//! `/t/{tenant}/auth/...`: register, login, refresh, logout, logout-all.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::body::{JsonBody, OptionalJsonBody};
+use super::models::{NoContent, TokenPair, User};
+use super::problem::ApiResult;
+use super::request::{BearerAuth, client_info, refresh_cookie, refresh_set_cookie};
+use crate::error::Error;
+use crate::service::Services;
+use crate::service::auth::Registration;
+
+pub struct AuthApi;
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct RegisterRequest {
+    /// Trimmed and lower-cased before it is stored or compared.
+    email: String,
+    /// Must follow the tenant's password policy (default: 8–128 characters).
+    password: String,
+    name: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<User>),
+}
+
+#[derive(ApiResponse)]
+enum TokenResponse {
+    /// A new token pair; the refresh token is also set as an HttpOnly cookie.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenPair>,
+        /// The refresh cookie: `HttpOnly; Secure; SameSite=Strict; Path=/t/{tenant}/auth`.
+        #[oai(header = "Set-Cookie")]
+        String,
+        /// `no-store`: token responses must not be cached (RFC 6749 §5.1).
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// Done (also when the token was unknown); the refresh cookie is cleared.
+    #[oai(status = 204)]
+    NoContent(#[oai(header = "Set-Cookie")] String),
+}
+
+fn token_response(
+    services: &Services,
+    tenant: &str,
+    pair: crate::service::auth::TokenPair,
+) -> TokenResponse {
+    let cookie = refresh_set_cookie(
+        tenant,
+        Some((pair.refresh_token.expose(), pair.refresh_expires_in)),
+        services.config.cookie_secure,
+    );
+    TokenResponse::Ok(Json(pair.into()), cookie, "no-store".into())
+}
+
+/// The refresh token of a refresh or logout: the body's wins over the cookie.
+fn presented_refresh_token(body: Option<RefreshRequest>, req: &Request) -> Option<String> {
+    body.map(|b| b.refresh_token)
+        .or_else(|| refresh_cookie(req))
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register a new user
+    ///
+    /// Creates an account in the tenant with the role `user`. Answers
+    /// 403 `signup_disabled` when the tenant does not allow self-registration
+    /// (always so in `system`), 409 `email_taken` when the email (compared
+    /// trimmed and lower-cased) is in use.
+    #[oai(
+        path = "/t/:tenant/auth/register",
+        method = "post",
+        operation_id = "register"
+    )]
+    async fn register(
+        &self,
+        services: Data<&Arc<Services>>,
+        /// The tenant's slug.
+        tenant: Path<String>,
+        body: JsonBody<RegisterRequest>,
+    ) -> ApiResult<RegisterResponse> {
+        let tenant = services.tenants.resolve(&tenant).await?;
+        let JsonBody(body) = body;
+        let user = services
+            .auth
+            .register(
+                &tenant,
+                Registration {
+                    email: body.email,
+                    password: body.password,
+                    name: body.name,
+                },
+            )
+            .await?;
+        Ok(RegisterResponse::Created(Json(user.into())))
+    }
+
+    /// Log in with email and password
+    ///
+    /// Opens a session and returns a token pair. A wrong password and an
+    /// unknown email get the same 401 `invalid_credentials` after the same
+    /// work; 403 `account_disabled` is only said after a correct password.
+    #[oai(
+        path = "/t/:tenant/auth/login",
+        method = "post",
+        operation_id = "login"
+    )]
+    async fn login(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        body: JsonBody<LoginRequest>,
+        req: &Request,
+    ) -> ApiResult<TokenResponse> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let JsonBody(body) = body;
+        let pair = services
+            .auth
+            .login(&context, &body.email, body.password, client_info(req))
+            .await?;
+        Ok(token_response(&services, &tenant, pair))
+    }
+
+    /// Exchange a refresh token for a new pair
+    ///
+    /// The refresh token comes in the body (`{"refreshToken": ...}`) or, with
+    /// no body and no Content-Type needed, from the `portcullis_refresh`
+    /// cookie; the body wins. The token is retired and a new one returned.
+    /// Presenting a retired token again revokes the whole session (reuse
+    /// detection) — except within a short grace (10 s by default) after its
+    /// rotation, where it is only refused, so that concurrent refreshes with
+    /// one token (two tabs, a retried request) never fork or kill a session:
+    /// exactly one of them succeeds. The session's absolute lifetime is not
+    /// extended.
+    #[oai(
+        path = "/t/:tenant/auth/refresh",
+        method = "post",
+        operation_id = "refresh"
+    )]
+    async fn refresh(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        body: OptionalJsonBody<RefreshRequest>,
+        req: &Request,
+    ) -> ApiResult<TokenResponse> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let token = presented_refresh_token(body.0, req).ok_or(Error::InvalidToken)?;
+        let pair = services
+            .auth
+            .refresh(&context, &token, client_info(req))
+            .await?;
+        Ok(token_response(&services, &tenant, pair))
+    }
+
+    /// Log out (end the refresh token's session)
+    ///
+    /// Always 204, whether or not the token (body or cookie) was valid; the
+    /// refresh cookie is cleared. Access tokens of the session stop working
+    /// at once.
+    #[oai(
+        path = "/t/:tenant/auth/logout",
+        method = "post",
+        operation_id = "logout"
+    )]
+    async fn logout(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        body: OptionalJsonBody<RefreshRequest>,
+        req: &Request,
+    ) -> ApiResult<LogoutResponse> {
+        let context = services.tenants.resolve(&tenant).await?;
+        if let Some(token) = presented_refresh_token(body.0, req) {
+            services.auth.logout(&context, &token).await?;
+        }
+        Ok(LogoutResponse::NoContent(refresh_set_cookie(
+            &tenant,
+            None,
+            services.config.cookie_secure,
+        )))
+    }
+
+    /// Log out everywhere
+    ///
+    /// Revokes every session of the calling user; all their access and
+    /// refresh tokens stop working.
+    #[oai(
+        path = "/t/:tenant/auth/logout-all",
+        method = "post",
+        operation_id = "logoutAll"
+    )]
+    async fn logout_all(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        auth: BearerAuth,
+    ) -> ApiResult<NoContent> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let principal = services.auth.authenticate(&context, auth.token()).await?;
+        services.auth.logout_all(&context, &principal).await?;
+        Ok(NoContent::NoContent)
+    }
+}

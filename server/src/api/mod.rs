@@ -1,0 +1,107 @@
+//! HTTP: poem-openapi operations per area, thin over the services. The only
+//! module that knows poem and poem-openapi.
+
+mod auth;
+mod body;
+mod docs;
+mod me;
+mod middleware;
+mod models;
+mod ops;
+mod problem;
+mod request;
+mod wellknown;
+
+use std::sync::Arc;
+
+use poem::endpoint::make_sync;
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::service::Services;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Registration, login and the token lifecycle.
+    Auth,
+    /// The calling user.
+    Me,
+    /// Discovery and public keys, for those who verify our tokens.
+    WellKnown,
+    /// Liveness and readiness.
+    Operations,
+}
+
+type Apis = (
+    auth::AuthApi,
+    me::MeApi,
+    wellknown::WellKnownApi,
+    ops::OpsApi,
+);
+
+const DESCRIPTION: &str = "\
+Portcullis is a multi-tenant identity server. Each tenant, addressed by its slug in \
+`/t/{tenant}/...`, is an isolated user pool with its own users, sessions and signing keys.
+
+**Errors** are `application/problem+json` (RFC 9457) with a stable `code`: \
+`validation_failed` 400 (with `errors` per field), `invalid_credentials` 401, \
+`invalid_token` 401, `token_expired` 401, `account_disabled` 403, `forbidden` 403, \
+`signup_disabled` 403, `not_found` 404, `tenant_not_found` 404, `email_taken` 409, \
+`payload_too_large` 413, `unsupported_media_type` 415, `internal` 500, `unavailable` 503. \
+401 answers to Bearer routes carry `WWW-Authenticate: Bearer` (RFC 6750).
+
+**Tokens**: access tokens are JWTs (`typ: at+jwt`, EdDSA) signed with the tenant's key and \
+verifiable from `/t/{tenant}/.well-known/jwks.json` alone; claims `iss` \
+(`{publicUrl}/t/{tenant}`), `sub`, `aud`, `exp`, `iat`, `jti`, `sid`, `roles`, `email`. \
+A token whose session was revoked or whose user was disabled or deleted is rejected at once. \
+Refresh tokens are opaque, single-use and stored hashed.
+
+**Requests**: JSON bodies (`application/json`, at most 64 KiB), camelCase fields; emails are \
+trimmed and lower-cased.";
+
+fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            auth::AuthApi,
+            me::MeApi,
+            wellknown::WellKnownApi,
+            ops::OpsApi,
+        ),
+        "Portcullis",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and checked in at
+/// `openapi/openapi.json`.
+pub fn spec_json() -> String {
+    service().spec()
+}
+
+/// Every route, with the error handling and middleware around them.
+pub fn app(services: Arc<Services>) -> impl Endpoint {
+    let spec = spec_json();
+    Route::new()
+        .nest("/", service())
+        .at(
+            "/openapi.json",
+            get(make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            })),
+        )
+        .at(
+            "/docs",
+            get(poem::endpoint::make_sync(|_| {
+                poem::web::Redirect::permanent("/docs/")
+            })),
+        )
+        .at("/docs/", get(docs::swagger_index))
+        .at("/docs/*path", get(docs::swagger_ui))
+        .data(services)
+        .around(middleware::limit_body)
+        .catch_all_error(problem::catch_all)
+        .around(middleware::trace)
+}

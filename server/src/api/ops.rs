@@ -1,0 +1,47 @@
+//! `/health` and `/ready`, for load balancers and orchestrators.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::ApiTags;
+use super::problem::ApiResult;
+use crate::error::Error;
+use crate::service::Services;
+use crate::store;
+
+pub struct OpsApi;
+
+#[derive(Object)]
+struct Status {
+    /// `ok` or `ready`.
+    status: String,
+}
+
+#[OpenApi(tag = "ApiTags::Operations")]
+impl OpsApi {
+    /// Liveness: the process is up
+    ///
+    /// Touches nothing else, so it stays fast while the server is busy.
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self) -> Json<Status> {
+        Json(Status {
+            status: "ok".into(),
+        })
+    }
+
+    /// Readiness: the database answers
+    ///
+    /// 503 `unavailable` when it does not.
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
+    async fn ready(&self, services: Data<&Arc<Services>>) -> ApiResult<Json<Status>> {
+        store::ping(&services.db)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        Ok(Json(Status {
+            status: "ready".into(),
+        }))
+    }
+}

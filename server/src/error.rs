@@ -1,0 +1,64 @@
+//! The service layer's error: what went wrong, in the terms of the
+//! contract. `api::problem` renders it as problem+json; each variant's doc
+//! says which status and `code` it becomes.
+
+use crate::domain::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400 `validation_failed`: every bad field is listed.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 401 `invalid_credentials`: wrong email or password. One variant for
+    /// both, so the answer never says which.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 401 `invalid_token`: a token was sent but is not valid here
+    /// (signature, key, tenant, revoked session, unknown refresh token).
+    #[error("invalid token")]
+    InvalidToken,
+    /// 401 `token_expired`: a well-formed access token past its `exp`.
+    #[error("token expired")]
+    TokenExpired,
+    /// 403 `account_disabled`: only said after a correct password.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// 403 `signup_disabled`: the tenant does not allow self-registration.
+    #[error("signup disabled")]
+    SignupDisabled,
+    /// 404 `not_found`.
+    #[error("not found")]
+    NotFound,
+    /// 404 `tenant_not_found`: no tenant has this slug.
+    #[error("tenant not found")]
+    TenantNotFound,
+    /// 409 `email_taken`: the tenant already has this (normalised) email.
+    #[error("email taken")]
+    EmailTaken,
+    /// 503 `unavailable`: the database cannot be reached or the server is
+    /// overloaded; retrying later may work.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// 500 `internal`: a bug or corrupt data. The detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// One field rejected, for inputs checked one at a time.
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(reason) => Self::Unavailable(reason),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,300 @@
+//! The token flows: register, login, refresh (rotation and reuse
+//! detection), logout, logout-all, and authenticating a Bearer token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::passwords::PasswordHasher;
+use super::tenants::TenantContext;
+use super::tokens::{self, AccessClaims};
+use crate::domain::{DisplayName, Email, Password, Role, Secret, SessionId, UserId, Validator};
+use crate::error::{Error, Result};
+use crate::store::sessions::Session;
+use crate::store::users::User;
+use crate::store::{self, DatabaseConnection, StoreError};
+
+/// Where a request came from, recorded on sessions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Unparsed registration input, straight from the request.
+pub struct Registration {
+    pub email: String,
+    pub password: String,
+    pub name: Option<String>,
+}
+
+pub struct TokenPair {
+    pub access_token: Secret<String>,
+    pub refresh_token: Secret<String>,
+    /// Seconds until the access token expires.
+    pub expires_in: u32,
+    /// Seconds until the session (and so every refresh token) ends.
+    pub refresh_expires_in: u32,
+}
+
+/// A verified Bearer token, its live session and its user.
+pub struct Principal {
+    pub user: User,
+    pub session_id: SessionId,
+    pub claims: AccessClaims,
+}
+
+pub struct Auth {
+    db: DatabaseConnection,
+    hasher: Arc<PasswordHasher>,
+    reuse_grace: Duration,
+}
+
+/// User agents are client-chosen text of any length; keep a useful prefix.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+impl Auth {
+    pub fn new(db: DatabaseConnection, hasher: Arc<PasswordHasher>, reuse_grace: Duration) -> Self {
+        Self {
+            db,
+            hasher,
+            reuse_grace,
+        }
+    }
+
+    pub async fn register(&self, tenant: &TenantContext, input: Registration) -> Result<User> {
+        let settings = tenant.settings();
+        if !settings.signup_enabled || tenant.tenant.slug.is_system() {
+            return Err(Error::SignupDisabled);
+        }
+        let mut v = Validator::default();
+        let email = v.check("email", Email::parse(&input.email));
+        let password = v.check(
+            "password",
+            Password::parse_new(input.password, &settings.password_policy),
+        );
+        let name = v.check("name", DisplayName::parse_optional(input.name.as_deref()));
+        v.finish().map_err(Error::Validation)?;
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            return Err(Error::Internal("validator passed without values".into()));
+        };
+        let hash = self.hasher.hash(&password).await?;
+        let now = Utc::now();
+        let user = User {
+            id: UserId::generate(),
+            tenant_id: tenant.id(),
+            email: email.as_str().to_owned(),
+            name: name.map(|n| n.as_str().to_owned()),
+            password_hash: Some(hash.expose().clone()),
+            roles: vec![Role::user().to_string()],
+            email_verified: false,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        store::users::insert(&self.db, &user)
+            .await
+            .map_err(|e| match e {
+                StoreError::UniqueViolation => Error::EmailTaken,
+                other => other.into(),
+            })?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok(user)
+    }
+
+    /// Checks the password (the same argon2 work whether or not the
+    /// account exists) and opens a session.
+    pub async fn login(
+        &self,
+        tenant: &TenantContext,
+        email: &str,
+        password: String,
+        client: ClientInfo,
+    ) -> Result<TokenPair> {
+        let mut v = Validator::default();
+        let email = v.check("email", Email::parse(email));
+        let password = v.check("password", Password::parse_attempt(password));
+        v.finish().map_err(Error::Validation)?;
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(Error::Internal("validator passed without values".into()));
+        };
+        let user = store::users::find_by_email(&self.db, tenant.id(), &email).await?;
+        let stored_hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let matches = self.hasher.verify(&password, stored_hash).await?;
+        let user = match user {
+            Some(user) if matches => user,
+            _ => {
+                tracing::info!("login failed");
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        // Said only after a correct password, so it reveals nothing to a guesser.
+        if user.disabled {
+            return Err(Error::AccountDisabled);
+        }
+        let pair = self.open_session(tenant, &user, client).await?;
+        tracing::info!(user_id = %user.id, "login succeeded");
+        Ok(pair)
+    }
+
+    async fn open_session(
+        &self,
+        tenant: &TenantContext,
+        user: &User,
+        client: ClientInfo,
+    ) -> Result<TokenPair> {
+        let now = Utc::now();
+        let lifetime =
+            chrono::Duration::seconds(i64::from(tenant.settings().refresh_token_ttl_seconds));
+        let session = Session {
+            id: SessionId::generate(),
+            tenant_id: tenant.id(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + lifetime,
+            revoked_at: None,
+            ip: client.ip,
+            user_agent: client.user_agent.map(truncate_user_agent),
+        };
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
+        let txn = store::begin(&self.db).await?;
+        store::sessions::insert(&txn, &session).await?;
+        store::sessions::insert_refresh_token(&txn, tenant.id(), session.id, &refresh_hash, now)
+            .await?;
+        store::commit(txn).await?;
+        self.token_pair(tenant, user, &session, refresh_token, now)
+    }
+
+    fn token_pair(
+        &self,
+        tenant: &TenantContext,
+        user: &User,
+        session: &Session,
+        refresh_token: Secret<String>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair> {
+        let ttl = tenant.settings().access_token_ttl_seconds;
+        let access_token =
+            tokens::issue_access_token(&tenant.verifier(), user, session.id, now, ttl)?;
+        let refresh_expires_in = (session.expires_at - now).num_seconds().max(0);
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            expires_in: ttl,
+            refresh_expires_in: u32::try_from(refresh_expires_in).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Rotates a refresh token. Retiring the presented token is one
+    /// conditional UPDATE at the start of the transaction: of concurrent
+    /// refreshes with one token exactly one wins, so a session never forks.
+    /// A token already retired is either a lost race (within the reuse
+    /// grace: refused, nothing else) or replay of a stolen token (later:
+    /// the whole session is revoked, RFC 9700 §4.14.2).
+    pub async fn refresh(
+        &self,
+        tenant: &TenantContext,
+        token: &str,
+        client: ClientInfo,
+    ) -> Result<TokenPair> {
+        let hash = tokens::hash_refresh_token(token);
+        let now = Utc::now();
+        let txn = store::begin(&self.db).await?;
+        if !store::sessions::retire_refresh_token(&txn, tenant.id(), &hash, now).await? {
+            let Some(retired) =
+                store::sessions::find_refresh_token(&txn, tenant.id(), &hash).await?
+            else {
+                return Err(Error::InvalidToken);
+            };
+            let lost_race = retired
+                .retired_at
+                .is_some_and(|at| (now - at).to_std().unwrap_or_default() <= self.reuse_grace);
+            if !lost_race
+                && store::sessions::revoke(&txn, tenant.id(), retired.session_id, None, now).await?
+            {
+                store::commit(txn).await?;
+                tracing::warn!(session_id = %retired.session_id, "refresh token reuse detected; session revoked");
+            }
+            return Err(Error::InvalidToken);
+        }
+        let rotated = store::sessions::find_refresh_token(&txn, tenant.id(), &hash)
+            .await?
+            .ok_or_else(|| Error::Internal("retired refresh token vanished".into()))?;
+        let Some((session, user)) =
+            store::sessions::find_with_user(&txn, tenant.id(), rotated.session_id).await?
+        else {
+            return Err(Error::InvalidToken);
+        };
+        if !session.is_live(now) || user.disabled {
+            return Err(Error::InvalidToken);
+        }
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
+        store::sessions::insert_refresh_token(&txn, tenant.id(), session.id, &refresh_hash, now)
+            .await?;
+        let user_agent = client.user_agent.map(truncate_user_agent);
+        store::sessions::touch(
+            &txn,
+            tenant.id(),
+            session.id,
+            now,
+            client.ip.as_deref(),
+            user_agent.as_deref(),
+        )
+        .await?;
+        store::commit(txn).await?;
+        self.token_pair(tenant, &user, &session, refresh_token, now)
+    }
+
+    /// Ends the session a refresh token belongs to. Unknown tokens are
+    /// ignored: logout always succeeds, and says nothing about the token.
+    pub async fn logout(&self, tenant: &TenantContext, token: &str) -> Result<()> {
+        let hash = tokens::hash_refresh_token(token);
+        let Some(found) = store::sessions::find_refresh_token(&self.db, tenant.id(), &hash).await?
+        else {
+            return Ok(());
+        };
+        if store::sessions::revoke(&self.db, tenant.id(), found.session_id, None, Utc::now())
+            .await?
+        {
+            tracing::info!(session_id = %found.session_id, "logout");
+        }
+        Ok(())
+    }
+
+    pub async fn logout_all(&self, tenant: &TenantContext, principal: &Principal) -> Result<()> {
+        let revoked =
+            store::sessions::revoke_all(&self.db, tenant.id(), principal.user.id, Utc::now())
+                .await?;
+        tracing::info!(revoked, "logout from all sessions");
+        Ok(())
+    }
+
+    /// Verifies a Bearer token and checks, in one query, that its session
+    /// is live and its user still exists and is enabled: a revoked session
+    /// or a disabled user stops every token at once, not at its `exp`.
+    pub async fn authenticate(&self, tenant: &TenantContext, token: &str) -> Result<Principal> {
+        let claims = tokens::verify_access_token(&tenant.verifier(), token)?;
+        let session_id = SessionId(claims.sid);
+        let (session, user) = store::sessions::find_with_user(&self.db, tenant.id(), session_id)
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        if !session.is_live(Utc::now()) || session.user_id.0 != claims.sub || user.disabled {
+            return Err(Error::InvalidToken);
+        }
+        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        Ok(Principal {
+            user,
+            session_id,
+            claims,
+        })
+    }
+}
+
+fn truncate_user_agent(user_agent: String) -> String {
+    match user_agent.char_indices().nth(MAX_USER_AGENT_CHARS) {
+        Some((cut, _)) => user_agent[..cut].to_owned(),
+        None => user_agent,
+    }
+}

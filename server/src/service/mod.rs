@@ -1,0 +1,27 @@
+//! Services own the rules. They take domain types and plain data, call
+//! `store` for persistence, and return [`crate::error::Error`]. They know
+//! nothing of HTTP, so they are usable from the API, the CLI and tests.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod keys;
+pub mod master_key;
+pub mod passwords;
+pub mod sessions;
+pub mod tenants;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::store::DatabaseConnection;
+
+/// Everything the request handlers need, built once at start.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub tenants: tenants::Tenants,
+    pub auth: auth::Auth,
+    pub sessions: sessions::Sessions,
+    pub hasher: Arc<passwords::PasswordHasher>,
+}

@@ -1,0 +1,237 @@
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+
+use portcullis::app::Application;
+use portcullis::config::Config;
+use portcullis::domain::{TenantSettings, TenantSlug};
+use portcullis::service::Services;
+use reqwest::{Response, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub services: Arc<Services>,
+    pub data_dir: PathBuf,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Says once, past the test harness's capture, which database the suite
+/// runs on, so a skipped PostgreSQL run never goes unnoticed.
+fn announce_backend(postgres: Option<&str>) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let note = match postgres {
+            Some(_) => "integration tests: running on PostgreSQL (PORTCULLIS_TEST_DATABASE_URL)\n",
+            None => "integration tests: running on SQLite; PostgreSQL run SKIPPED because PORTCULLIS_TEST_DATABASE_URL is unset\n",
+        };
+        let _ = std::io::stderr().write_all(note.as_bytes());
+    });
+}
+
+/// A fresh database URL: a temp SQLite file, or a new schema in the
+/// PostgreSQL database of `PORTCULLIS_TEST_DATABASE_URL`.
+async fn fresh_database(data_dir: &std::path::Path) -> String {
+    let postgres = std::env::var("PORTCULLIS_TEST_DATABASE_URL").ok();
+    announce_backend(postgres.as_deref());
+    match postgres {
+        None => format!("sqlite://{}/test.db?mode=rwc", data_dir.display()),
+        Some(base) => {
+            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+            let admin = sea_orm::Database::connect(&base)
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .expect("create schema");
+            admin.close().await.expect("close");
+            let separator = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{separator}options=-c%20search_path%3D{schema}")
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the server; `overrides` are extra `PORTCULLIS_*` settings.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let data_dir = std::env::temp_dir().join(format!("portcullis-test-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&data_dir).expect("temp dir");
+    let database_url = fresh_database(&data_dir).await;
+    let mut env: BTreeMap<String, String> = [
+        ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
+        ("PORTCULLIS_PUBLIC_URL", "http://localhost:8080"),
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL", "admin@example.com"),
+        ("PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap password"),
+        // Cheap hashing keeps the suite fast; the parameters are not under test.
+        ("PORTCULLIS_ARGON2_MEMORY_KIB", "1024"),
+        ("PORTCULLIS_ARGON2_ITERATIONS", "1"),
+        ("PORTCULLIS_HASH_THREADS", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    env.insert("PORTCULLIS_DATA_DIR".into(), data_dir.display().to_string());
+    env.insert("PORTCULLIS_DATABASE_URL".into(), database_url);
+    for (k, v) in overrides {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_sources(None, &env).expect("test config");
+    let app = Application::build(config).await.expect("build app");
+    let base = format!("http://{}", app.addr());
+    let services = app.services();
+    let server = tokio::spawn(async move {
+        let _ = app.run_until(std::future::pending()).await;
+    });
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        services,
+        data_dir,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, tenant: &str, email: &str) -> Value {
+        let response = self
+            .post_json(
+                &format!("/t/{tenant}/auth/register"),
+                &json!({"email": email, "password": PASSWORD, "name": "Test User"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("user json")
+    }
+
+    pub async fn login(&self, tenant: &str, email: &str) -> Tokens {
+        let response = self
+            .post_json(
+                &format!("/t/{tenant}/auth/login"),
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("token json");
+        Tokens::from(&body)
+    }
+
+    /// A registered, logged-in user of `tenant`.
+    pub async fn user(&self, tenant: &str, email: &str) -> Tokens {
+        self.register(tenant, email).await;
+        self.login(tenant, email).await
+    }
+
+    pub async fn refresh(&self, tenant: &str, refresh_token: &str) -> Response {
+        self.post_json(
+            &format!("/t/{tenant}/auth/refresh"),
+            &json!({"refreshToken": refresh_token}),
+        )
+        .await
+    }
+
+    /// Creates a tenant through the same service the API uses.
+    pub async fn create_tenant(&self, slug: &str) {
+        let slug = TenantSlug::parse(slug).expect("slug");
+        self.services
+            .tenants
+            .create(
+                &self.services.db,
+                slug,
+                "Test tenant".into(),
+                TenantSettings::default(),
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("create tenant");
+    }
+
+    pub async fn update_settings(&self, slug: &str, change: impl FnOnce(&mut TenantSettings)) {
+        let context = self.services.tenants.resolve(slug).await.expect("tenant");
+        let mut settings = context.settings().clone();
+        change(&mut settings);
+        let slug = TenantSlug::parse(slug).expect("slug");
+        self.services
+            .tenants
+            .update_settings(&slug, settings)
+            .await
+            .expect("update settings");
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl From<&Value> for Tokens {
+    fn from(body: &Value) -> Self {
+        Self {
+            access: body["accessToken"]
+                .as_str()
+                .expect("accessToken")
+                .to_owned(),
+            refresh: body["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .to_owned(),
+        }
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`; returns the body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type was {content_type:?}"
+    );
+    let body: Value = response.json().await.expect("problem json");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    body
+}

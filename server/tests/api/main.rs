@@ -1,0 +1,15 @@
+//! Integration tests: each starts the real server on a random port against
+//! a fresh database and talks HTTP to it. SQLite by default; set
+//! `PORTCULLIS_TEST_DATABASE_URL=postgres://...` to run the same tests on
+//! PostgreSQL (a fresh schema per test).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bearer;
+mod errors;
+mod flows;
+mod helpers;
+mod isolation;
+mod refresh;
+mod startup;
+mod wellknown;

@@ -1,0 +1,132 @@
+//! Refresh-token rotation, reuse detection and concurrency.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Tokens, assert_problem, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn every_refresh_rotates() {
+    let app = spawn_app().await;
+    let mut tokens = app.user("default", "rotate@example.com").await;
+    let mut seen = vec![tokens.refresh.clone()];
+    for _ in 0..3 {
+        let response = app.refresh("default", &tokens.refresh).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        tokens = Tokens::from(&response.json::<Value>().await.unwrap());
+        assert!(!seen.contains(&tokens.refresh));
+        seen.push(tokens.refresh.clone());
+    }
+    assert_eq!(
+        app.get_bearer("/t/default/me", &tokens.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn reusing_a_retired_token_revokes_the_session() {
+    // No grace: any reuse counts as theft.
+    let app = spawn_app_with(&[("PORTCULLIS_REFRESH_REUSE_GRACE_SECS", "0")]).await;
+    let stolen = app.user("default", "victim@example.com").await;
+    let response = app.refresh("default", &stolen.refresh).await;
+    let current = Tokens::from(&response.json::<Value>().await.unwrap());
+
+    // The thief replays the old token: refused, and the family is burnt.
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let replay = app.refresh("default", &stolen.refresh).await;
+    assert_problem(replay, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let next = app.refresh("default", &current.refresh).await;
+    assert_problem(next, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let me = app.get_bearer("/t/default/me", &current.access).await;
+    assert_problem(me, StatusCode::UNAUTHORIZED, "invalid_token").await;
+
+    // Other sessions of the user are untouched.
+    let other = app.login("default", "victim@example.com").await;
+    assert_eq!(
+        app.get_bearer("/t/default/me", &other.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_never_fork_a_session() {
+    let app = spawn_app().await;
+    let tokens = app.user("default", "race@example.com").await;
+
+    let attempts = (0..16).map(|_| {
+        let client = app.client.clone();
+        let url = app.url("/t/default/auth/refresh");
+        let token = tokens.refresh.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"refreshToken": token}))
+                .send()
+                .await
+                .unwrap()
+        })
+    });
+    let mut winners = Vec::new();
+    for attempt in attempts.collect::<Vec<_>>() {
+        let response = attempt.await.unwrap();
+        match response.status() {
+            StatusCode::OK => winners.push(Tokens::from(&response.json::<Value>().await.unwrap())),
+            _ => {
+                assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one refresh may win");
+
+    // The one surviving chain goes on; the session was not revoked.
+    let survivor = &winners[0];
+    let next = app.refresh("default", &survivor.refresh).await;
+    assert_eq!(next.status(), StatusCode::OK);
+    let next = Tokens::from(&next.json::<Value>().await.unwrap());
+    assert_eq!(
+        app.get_bearer("/t/default/me", &next.access).await.status(),
+        StatusCode::OK
+    );
+
+    let sessions: Vec<Value> = app
+        .get_bearer("/t/default/me/sessions", &next.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+}
+
+#[tokio::test]
+async fn refresh_does_not_extend_the_session() {
+    let app = spawn_app().await;
+    let tokens = app.user("default", "absolute@example.com").await;
+    let first: Vec<Value> = app
+        .get_bearer("/t/default/me/sessions", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = app.refresh("default", &tokens.refresh).await;
+    let rotated = Tokens::from(&response.json::<Value>().await.unwrap());
+    let after: Vec<Value> = app
+        .get_bearer("/t/default/me/sessions", &rotated.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first[0]["expiresAt"], after[0]["expiresAt"]);
+    assert_ne!(first[0]["lastUsedAt"], after[0]["lastUsedAt"]);
+}
+
+#[tokio::test]
+async fn unknown_refresh_tokens_are_invalid() {
+    let app = spawn_app().await;
+    let response = app.refresh("default", "definitely-not-issued").await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+}
