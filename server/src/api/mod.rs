@@ -15,6 +15,7 @@ mod wellknown;
 use std::sync::Arc;
 
 use poem::endpoint::make_sync;
+use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -102,6 +103,7 @@ pub fn app(services: Arc<Services>) -> impl Endpoint {
         .at("/docs/*path", get(docs::swagger_ui))
         .data(services)
         .around(middleware::limit_body)
+        .with(CatchPanic::new().with_handler(problem::panic_response))
         .catch_all_error(problem::catch_all)
         .around(middleware::trace)
 }

@@ -208,6 +208,13 @@ fn respond(problem: Problem, www_authenticate: Option<&'static str>) -> Response
     response
 }
 
+/// A handler panicked (a bug): answer 500 `internal` like any other fault
+/// rather than dropping the connection.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("request handler panicked");
+    respond(internal(), None)
+}
+
 /// Turns any error that reached the top of the stack into problem+json.
 /// Errors our handlers produced are problem+json already and pass through.
 pub async fn catch_all(err: poem::Error) -> Response {

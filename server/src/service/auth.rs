@@ -133,8 +133,9 @@ impl Auth {
         if user.disabled {
             return Err(Error::AccountDisabled);
         }
+        record_user(user.id);
         let pair = self.open_session(tenant, &user, client).await?;
-        tracing::info!(user_id = %user.id, "login succeeded");
+        tracing::info!("login succeeded");
         Ok(pair)
     }
 
@@ -230,6 +231,7 @@ impl Auth {
         if !session.is_live(now) || user.disabled {
             return Err(Error::InvalidToken);
         }
+        record_user(user.id);
         let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
         store::sessions::insert_refresh_token(&txn, tenant.id(), session.id, &refresh_hash, now)
             .await?;
@@ -283,13 +285,18 @@ impl Auth {
         if !session.is_live(Utc::now()) || session.user_id.0 != claims.sub || user.disabled {
             return Err(Error::InvalidToken);
         }
-        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        record_user(user.id);
         Ok(Principal {
             user,
             session_id,
             claims,
         })
     }
+}
+
+/// Adds the user to the request's span, so its log lines say whose it was.
+fn record_user(id: UserId) {
+    tracing::Span::current().record("user_id", tracing::field::display(id));
 }
 
 fn truncate_user_agent(user_agent: String) -> String {
