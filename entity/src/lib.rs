@@ -1,6 +1,7 @@
 //! sea-orm entities: one module per table. Only the server's `store`
 //! module uses them; migrations declare their own identifiers.
 
+pub mod audit_event;
 pub mod refresh_token;
 pub mod session;
 pub mod signing_key;

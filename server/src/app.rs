@@ -13,10 +13,13 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 
 use crate::config::Config;
 use crate::service::Services;
+use crate::service::admin::Admin;
+use crate::service::audit::Audit;
 use crate::service::auth::Auth;
 use crate::service::bootstrap::{self, Bootstrapped};
 use crate::service::master_key::MasterKey;
 use crate::service::passwords::PasswordHasher;
+use crate::service::platform::Platform;
 use crate::service::sessions::Sessions;
 use crate::service::tenants::Tenants;
 use crate::store;
@@ -34,54 +37,87 @@ pub struct Application {
     pub master_key_created: bool,
 }
 
+/// The services over an opened, migrated, bootstrapped database: what the
+/// server and the administrative commands share.
+pub struct Opened {
+    pub services: Arc<Services>,
+    pub bootstrapped: Option<Bootstrapped>,
+    pub master_key_created: bool,
+}
+
+/// Opens the database (creating an SQLite file's directory), migrates it,
+/// loads or creates the master key, starts the hashing threads and, on a
+/// fresh database, creates the first tenants and superadmin.
+pub async fn open(config: Config) -> anyhow::Result<Opened> {
+    if let Some(dir) = sqlite_dir(&config.database_url) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let db = store::connect(&config.database_url)
+        .await
+        .context("cannot open the database (PORTCULLIS_DATABASE_URL)")?;
+    store::migrate(&db)
+        .await
+        .context("database migration failed")?;
+    let (master_key, master_key_created) =
+        MasterKey::load_or_create(config.master_key.as_ref(), &config.data_dir)?;
+    let hasher = Arc::new(PasswordHasher::start(config.argon2, config.hash_threads)?);
+    let tenants = Arc::new(Tenants::new(
+        db.clone(),
+        Arc::new(master_key),
+        config.public_url.clone(),
+    ));
+    let bootstrapped = bootstrap::run(
+        &db,
+        &tenants,
+        &hasher,
+        &config.bootstrap_admin_email,
+        config.bootstrap_admin_password.as_ref(),
+    )
+    .await?;
+    let config = Arc::new(config);
+    let audit = Arc::new(Audit::new(db.clone()));
+    let services = Arc::new(Services {
+        auth: Auth::new(
+            db.clone(),
+            Arc::clone(&hasher),
+            Arc::clone(&audit),
+            config.refresh_reuse_grace,
+        ),
+        sessions: Sessions::new(db.clone(), Arc::clone(&audit)),
+        admin: Admin::new(db.clone(), Arc::clone(&hasher), Arc::clone(&audit)),
+        platform: Platform::new(db.clone(), Arc::clone(&tenants), Arc::clone(&audit)),
+        audit,
+        tenants,
+        hasher,
+        db,
+        config,
+    });
+    Ok(Opened {
+        services,
+        bootstrapped,
+        master_key_created,
+    })
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        if let Some(dir) = sqlite_dir(&config.database_url) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let db = store::connect(&config.database_url)
-            .await
-            .context("cannot open the database (PORTCULLIS_DATABASE_URL)")?;
-        store::migrate(&db)
-            .await
-            .context("database migration failed")?;
-        let (master_key, master_key_created) =
-            MasterKey::load_or_create(config.master_key.as_ref(), &config.data_dir)?;
-        let hasher = Arc::new(PasswordHasher::start(config.argon2, config.hash_threads)?);
-        let tenants = Tenants::new(db.clone(), Arc::new(master_key), config.public_url.clone());
-        let bootstrapped = bootstrap::run(
-            &db,
-            &tenants,
-            &hasher,
-            &config.bootstrap_admin_email,
-            config.bootstrap_admin_password.as_ref(),
-        )
-        .await?;
-        let acceptor = TcpListener::bind(config.listen)
+        let listen = config.listen;
+        let opened = open(config).await?;
+        let acceptor = TcpListener::bind(listen)
             .into_acceptor()
             .await
-            .with_context(|| format!("cannot listen on {} (PORTCULLIS_LISTEN)", config.listen))?;
+            .with_context(|| format!("cannot listen on {listen} (PORTCULLIS_LISTEN)"))?;
         let addr = acceptor
             .local_addr()
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
-        let config = Arc::new(config);
-        let services = Arc::new(Services {
-            auth: Auth::new(db.clone(), Arc::clone(&hasher), config.refresh_reuse_grace),
-            sessions: Sessions::new(db.clone()),
-            tenants,
-            hasher,
-            db,
-            config,
-        });
         Ok(Self {
             acceptor,
             addr,
-            services,
-            bootstrapped,
-            master_key_created,
+            services: opened.services,
+            bootstrapped: opened.bootstrapped,
+            master_key_created: opened.master_key_created,
         })
     }
 
@@ -96,10 +132,15 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests
     /// finish (up to a grace period) and closes the database pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let pruner = self
+            .services
+            .audit
+            .spawn_pruner(self.services.config.audit_retention);
         let app = crate::api::app(Arc::clone(&self.services));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
             .await;
+        pruner.abort();
         if let Err(e) = self.services.db.clone().close().await {
             tracing::warn!(error = %e, "closing the database");
         }

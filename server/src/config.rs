@@ -71,6 +71,8 @@ pub struct Config {
     /// a concurrent refresh (two tabs, a retried request), not a thief.
     /// Later than this, reuse revokes the whole session. 0 turns it off.
     pub refresh_reuse_grace: Duration,
+    /// Audit events older than this are deleted in the background.
+    pub audit_retention: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +191,13 @@ impl Config {
         if hash_threads == 0 {
             return Err(invalid("hash_threads", "must be at least 1"));
         }
+        let audit_retention_days: u64 = raw.parse("audit_retention_days", 90)?;
+        if !(1..=3650).contains(&audit_retention_days) {
+            return Err(invalid(
+                "audit_retention_days",
+                "must be between 1 and 3650",
+            ));
+        }
         let bootstrap_admin_email = Email::parse(
             raw.get("bootstrap_admin_email")
                 .unwrap_or("admin@localhost"),
@@ -218,6 +227,7 @@ impl Config {
             argon2,
             hash_threads,
             refresh_reuse_grace: Duration::from_secs(raw.parse("refresh_reuse_grace_secs", 10)?),
+            audit_retention: Duration::from_secs(audit_retention_days * 24 * 3600),
         })
     }
 }

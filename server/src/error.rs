@@ -24,6 +24,9 @@ pub enum Error {
     /// 403 `account_disabled`: only said after a correct password.
     #[error("account disabled")]
     AccountDisabled,
+    /// 403 `forbidden`: authenticated, but not allowed to do this.
+    #[error("forbidden")]
+    Forbidden,
     /// 403 `signup_disabled`: the tenant does not allow self-registration.
     #[error("signup disabled")]
     SignupDisabled,

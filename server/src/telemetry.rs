@@ -6,7 +6,10 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str, json: bool) -> Result<(), String> {
     let filter = EnvFilter::try_new(filter).map_err(|e| format!("PORTCULLIS_LOG: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr; stdout is for what commands print.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = if json {
         builder
             .json()

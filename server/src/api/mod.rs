@@ -1,6 +1,7 @@
 //! HTTP: poem-openapi operations per area, thin over the services. The only
 //! module that knows poem and poem-openapi.
 
+mod admin;
 mod auth;
 mod body;
 mod docs;
@@ -8,8 +9,10 @@ mod me;
 mod middleware;
 mod models;
 mod ops;
+mod platform;
 mod problem;
 mod request;
+mod settings;
 mod wellknown;
 
 use std::sync::Arc;
@@ -29,6 +32,10 @@ enum ApiTags {
     Me,
     /// Discovery and public keys, for those who verify our tokens.
     WellKnown,
+    /// Tenant administration: role `admin` in the tenant, or a platform superadmin.
+    Admin,
+    /// Platform administration: superadmins of tenant `system` only.
+    Platform,
     /// Liveness and readiness.
     Operations,
 }
@@ -37,6 +44,8 @@ type Apis = (
     auth::AuthApi,
     me::MeApi,
     wellknown::WellKnownApi,
+    admin::AdminApi,
+    platform::PlatformApi,
     ops::OpsApi,
 );
 
@@ -66,6 +75,8 @@ fn service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             me::MeApi,
             wellknown::WellKnownApi,
+            admin::AdminApi,
+            platform::PlatformApi,
             ops::OpsApi,
         ),
         "Portcullis",

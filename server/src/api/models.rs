@@ -4,8 +4,11 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object};
 use uuid::Uuid;
 
+use super::settings::Settings;
 use crate::service::auth::TokenPair as ServiceTokenPair;
+use crate::store::audit::AuditRecord;
 use crate::store::sessions::Session as StoredSession;
+use crate::store::tenants::Tenant as StoredTenant;
 use crate::store::users::User as StoredUser;
 
 /// A user of a tenant.
@@ -111,4 +114,96 @@ pub enum NoContent {
     /// Done.
     #[oai(status = 204)]
     NoContent,
+}
+
+/// A page of users.
+#[derive(Debug, Object)]
+#[oai(rename = "UserPage", rename_all = "camelCase")]
+pub struct UserPage {
+    pub items: Vec<User>,
+    /// 1-based page number.
+    pub page: u64,
+    pub per_page: u64,
+    /// How many users match, over all pages.
+    pub total: u64,
+}
+
+/// A tenant: an isolated user pool.
+#[derive(Debug, Object)]
+#[oai(rename = "Tenant", rename_all = "camelCase")]
+pub struct Tenant {
+    pub slug: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub settings: Settings,
+}
+
+impl From<StoredTenant> for Tenant {
+    fn from(tenant: StoredTenant) -> Self {
+        Self {
+            slug: tenant.slug.to_string(),
+            name: tenant.name,
+            created_at: tenant.created_at,
+            settings: tenant.settings.into(),
+        }
+    }
+}
+
+/// A page of tenants, in slug order.
+#[derive(Debug, Object)]
+#[oai(rename = "TenantPage", rename_all = "camelCase")]
+pub struct TenantPage {
+    pub items: Vec<Tenant>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+/// One security event of a tenant's audit log.
+#[derive(Debug, Object)]
+#[oai(rename = "AuditEvent", rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// e.g. `login.succeeded`, `login.failed`, `refresh.reuse_detected`,
+    /// `logout`, `logout.all`, `user.created`, `user.updated`,
+    /// `user.disabled`, `user.enabled`, `user.deleted`, `user.roles_changed`,
+    /// `session.revoked`, `tenant.created`, `tenant.updated`,
+    /// `tenant.deleted`, `key.rotated`, `password.changed`,
+    /// `password.reset_requested`, `password.reset_completed`, `email.verified`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The user who acted, when known.
+    pub actor_user_id: Option<Uuid>,
+    /// The user acted upon, when any.
+    pub subject_user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Event-specific facts (ids, reasons, counts); never a secret.
+    pub detail: serde_json::Value,
+}
+
+impl From<AuditRecord> for AuditEvent {
+    fn from(record: AuditRecord) -> Self {
+        Self {
+            id: record.id,
+            occurred_at: record.occurred_at,
+            kind: record.kind,
+            actor_user_id: record.actor.map(|u| u.0),
+            subject_user_id: record.subject.map(|u| u.0),
+            ip: record.ip,
+            user_agent: record.user_agent,
+            detail: record.detail,
+        }
+    }
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Object)]
+#[oai(rename = "AuditEventPage", rename_all = "camelCase")]
+pub struct AuditEventPage {
+    pub items: Vec<AuditEvent>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
 }

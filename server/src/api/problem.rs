@@ -154,6 +154,11 @@ impl From<Error> for ErrorResponse {
                 "account_disabled",
                 "This account is disabled.",
             ))),
+            Error::Forbidden => Self::Forbidden(Json(Problem::new(
+                S::FORBIDDEN,
+                "forbidden",
+                "You are not allowed to do this.",
+            ))),
             Error::SignupDisabled => Self::Forbidden(Json(Problem::new(
                 S::FORBIDDEN,
                 "signup_disabled",

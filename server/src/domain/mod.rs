@@ -5,6 +5,7 @@
 mod email;
 mod ids;
 mod name;
+mod page;
 mod password;
 mod role;
 mod secret;
@@ -14,10 +15,11 @@ mod tenant_slug;
 pub use email::Email;
 pub use ids::{SessionId, TenantId, UserId};
 pub use name::DisplayName;
+pub use page::Page;
 pub use password::{Password, PasswordPolicy};
 pub use role::Role;
 pub use secret::Secret;
-pub use tenant_settings::TenantSettings;
+pub use tenant_settings::{Limit, RateLimits, SigningAlgorithm, TenantSettings};
 pub use tenant_slug::TenantSlug;
 
 /// One rejected input field, as listed in a `validation_failed` problem.

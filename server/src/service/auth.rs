@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use serde_json::json;
+
+use super::audit::{Audit, AuditEvent, AuditKind};
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
 use super::tokens::{self, AccessClaims};
@@ -48,6 +51,7 @@ pub struct Principal {
 pub struct Auth {
     db: DatabaseConnection,
     hasher: Arc<PasswordHasher>,
+    audit: Arc<Audit>,
     reuse_grace: Duration,
 }
 
@@ -55,10 +59,16 @@ pub struct Auth {
 const MAX_USER_AGENT_CHARS: usize = 512;
 
 impl Auth {
-    pub fn new(db: DatabaseConnection, hasher: Arc<PasswordHasher>, reuse_grace: Duration) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        hasher: Arc<PasswordHasher>,
+        audit: Arc<Audit>,
+        reuse_grace: Duration,
+    ) -> Self {
         Self {
             db,
             hasher,
+            audit,
             reuse_grace,
         }
     }
@@ -124,17 +134,42 @@ impl Auth {
         let matches = self.hasher.verify(&password, stored_hash).await?;
         let user = match user {
             Some(user) if matches => user,
-            _ => {
+            other => {
                 tracing::info!("login failed");
+                // The email is recorded only when it names an account:
+                // otherwise the log would collect what people mistype.
+                let mut event = AuditEvent::new(AuditKind::LoginFailed, tenant.id())
+                    .client(&client)
+                    .detail(json!({"reason": "invalid_credentials"}));
+                if let Some(user) = other {
+                    event = event.subject(user.id);
+                }
+                self.audit.record(event).await;
                 return Err(Error::InvalidCredentials);
             }
         };
         // Said only after a correct password, so it reveals nothing to a guesser.
         if user.disabled {
+            self.audit
+                .record(
+                    AuditEvent::new(AuditKind::LoginFailed, tenant.id())
+                        .subject(user.id)
+                        .client(&client)
+                        .detail(json!({"reason": "account_disabled"})),
+                )
+                .await;
             return Err(Error::AccountDisabled);
         }
         record_user(user.id);
-        let pair = self.open_session(tenant, &user, client).await?;
+        let pair = self.open_session(tenant, &user, &client).await?;
+        self.audit
+            .record(
+                AuditEvent::new(AuditKind::LoginSucceeded, tenant.id())
+                    .actor(user.id)
+                    .subject(user.id)
+                    .client(&client),
+            )
+            .await;
         tracing::info!("login succeeded");
         Ok(pair)
     }
@@ -143,7 +178,7 @@ impl Auth {
         &self,
         tenant: &TenantContext,
         user: &User,
-        client: ClientInfo,
+        client: &ClientInfo,
     ) -> Result<TokenPair> {
         let now = Utc::now();
         let lifetime =
@@ -156,8 +191,8 @@ impl Auth {
             last_used_at: now,
             expires_at: now + lifetime,
             revoked_at: None,
-            ip: client.ip,
-            user_agent: client.user_agent.map(truncate_user_agent),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone().map(truncate_user_agent),
         };
         let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
         let txn = store::begin(&self.db).await?;
@@ -215,8 +250,16 @@ impl Auth {
             if !lost_race
                 && store::sessions::revoke(&txn, tenant.id(), retired.session_id, None, now).await?
             {
+                let session = store::sessions::find(&txn, tenant.id(), retired.session_id).await?;
                 store::commit(txn).await?;
                 tracing::warn!(session_id = %retired.session_id, "refresh token reuse detected; session revoked");
+                let mut event = AuditEvent::new(AuditKind::RefreshReuseDetected, tenant.id())
+                    .client(&client)
+                    .detail(json!({"sessionId": retired.session_id.0}));
+                if let Some(session) = session {
+                    event = event.subject(session.user_id);
+                }
+                self.audit.record(event).await;
             }
             return Err(Error::InvalidToken);
         }
@@ -261,6 +304,13 @@ impl Auth {
             .await?
         {
             tracing::info!(session_id = %found.session_id, "logout");
+            let session = store::sessions::find(&self.db, tenant.id(), found.session_id).await?;
+            let mut event = AuditEvent::new(AuditKind::Logout, tenant.id())
+                .detail(json!({"sessionId": found.session_id.0}));
+            if let Some(session) = session {
+                event = event.actor(session.user_id).subject(session.user_id);
+            }
+            self.audit.record(event).await;
         }
         Ok(())
     }
@@ -270,6 +320,14 @@ impl Auth {
             store::sessions::revoke_all(&self.db, tenant.id(), principal.user.id, Utc::now())
                 .await?;
         tracing::info!(revoked, "logout from all sessions");
+        self.audit
+            .record(
+                AuditEvent::new(AuditKind::LogoutAll, tenant.id())
+                    .actor(principal.user.id)
+                    .subject(principal.user.id)
+                    .detail(json!({"sessionsRevoked": revoked})),
+            )
+            .await;
         Ok(())
     }
 

@@ -2,11 +2,15 @@
 //! `store` for persistence, and return [`crate::error::Error`]. They know
 //! nothing of HTTP, so they are usable from the API, the CLI and tests.
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod bootstrap;
 pub mod keys;
 pub mod master_key;
 pub mod passwords;
+pub mod platform;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;
@@ -20,8 +24,11 @@ use crate::store::DatabaseConnection;
 pub struct Services {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
-    pub tenants: tenants::Tenants,
+    pub tenants: Arc<tenants::Tenants>,
     pub auth: auth::Auth,
     pub sessions: sessions::Sessions,
+    pub admin: admin::Admin,
+    pub platform: platform::Platform,
+    pub audit: Arc<audit::Audit>,
     pub hasher: Arc<passwords::PasswordHasher>,
 }

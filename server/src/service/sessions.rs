@@ -1,6 +1,11 @@
 //! A user's view of their own sessions.
 
+use std::sync::Arc;
+
 use chrono::Utc;
+use serde_json::json;
+
+use super::audit::{Audit, AuditEvent, AuditKind};
 
 use super::auth::Principal;
 use super::tenants::TenantContext;
@@ -11,11 +16,12 @@ use crate::store::{self, DatabaseConnection};
 
 pub struct Sessions {
     db: DatabaseConnection,
+    audit: Arc<Audit>,
 }
 
 impl Sessions {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, audit: Arc<Audit>) -> Self {
+        Self { db, audit }
     }
 
     /// The caller's live sessions, newest first, each with whether it is
@@ -56,6 +62,14 @@ impl Sessions {
         .await?;
         if revoked {
             tracing::info!(session_id = %id, "session revoked by its user");
+            self.audit
+                .record(
+                    AuditEvent::new(AuditKind::SessionRevoked, tenant.id())
+                        .actor(principal.user.id)
+                        .subject(principal.user.id)
+                        .detail(json!({"sessionId": id.0})),
+                )
+                .await;
             Ok(())
         } else {
             Err(Error::NotFound)

@@ -10,10 +10,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::keys::KeyRing;
+use super::keys::{KeyRing, Signer};
 use crate::domain::{Secret, SessionId};
 use crate::error::{Error, Result};
 use crate::store::users::User;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 
 /// The JOSE `typ` of our access tokens (RFC 9068 §2.1). Checked on the way
 /// in, so no other JWT signed by the same key can pass for one.
@@ -62,9 +63,32 @@ pub fn issue_access_token(
     let mut header = Header::new(signing.algorithm);
     header.typ = Some(ACCESS_TOKEN_TYP.into());
     header.kid = Some(signing.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &signing.encoding)
-        .map(Secret::new)
-        .map_err(|e| Error::Internal(format!("signing an access token: {e}")))
+    let token = match &signing.signer {
+        Signer::Jwt(key) => jsonwebtoken::encode(&header, &claims, key)
+            .map_err(|e| Error::Internal(format!("signing an access token: {e}")))?,
+        Signer::Rsa(key) => sign_rs256(&header, &claims, key)?,
+    };
+    Ok(Secret::new(token))
+}
+
+/// RS256 (RFC 7518 §3.3) with ring's constant-time RSA.
+fn sign_rs256(header: &Header, claims: &AccessClaims, key: &RsaKeyPair) -> Result<String> {
+    let message = format!("{}.{}", b64_json(header)?, b64_json(claims)?);
+    let mut signature = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        message.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| Error::Internal("RSA signing failed".into()))?;
+    Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+fn b64_json(value: &impl Serialize) -> Result<String> {
+    serde_json::to_vec(value)
+        .map(|json| URL_SAFE_NO_PAD.encode(json))
+        .map_err(|e| Error::Internal(format!("encoding a token part: {e}")))
 }
 
 /// Checks an access token: `typ`, a known `kid` of this tenant, the `alg`
@@ -96,6 +120,21 @@ pub fn verify_access_token(verifier: &Verifier<'_>, token: &str) -> Result<Acces
         Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(Error::TokenExpired),
         Err(_) => Err(Error::InvalidToken),
     }
+}
+
+/// The `kid` of a token's header, unverified: only to pick which keys to
+/// verify it with.
+pub fn unverified_kid(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
+/// The `iss` claim, unverified: only to pick which tenant's keys to verify
+/// the token with. The verification that follows decides.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 /// A new refresh token (256 random bits, base64url) and the hash under

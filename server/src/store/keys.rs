@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use entity::signing_key;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -56,4 +57,20 @@ pub async fn list(db: &impl ConnectionTrait, tenant: TenantId) -> StoreResult<Ve
             retire_at: row.retire_at,
         })
         .collect())
+}
+
+/// Schedules the tenant's current key(s) to stop verifying at `retire_at`;
+/// from now on they no longer sign.
+pub async fn retire_current(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    retire_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::RetireAt, Expr::value(retire_at))
+        .filter(signing_key::Column::TenantId.eq(tenant.0))
+        .filter(signing_key::Column::RetireAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }

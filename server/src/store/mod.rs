@@ -3,6 +3,7 @@
 //! `TenantId`. Functions take any `ConnectionTrait`, so a service can run
 //! several of them in one transaction.
 
+pub mod audit;
 pub mod keys;
 pub mod sessions;
 pub mod tenants;

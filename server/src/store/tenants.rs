@@ -2,10 +2,11 @@ use chrono::{DateTime, Utc};
 use entity::tenant;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::{StoreError, StoreResult};
-use crate::domain::{TenantId, TenantSettings, TenantSlug};
+use crate::domain::{Page, TenantId, TenantSettings, TenantSlug};
 
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -69,18 +70,37 @@ pub async fn insert(db: &impl ConnectionTrait, tenant: &Tenant) -> StoreResult<(
     Ok(())
 }
 
-pub async fn update_settings(
-    db: &impl ConnectionTrait,
-    id: TenantId,
-    settings: &TenantSettings,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+/// Tenants in slug order, with the total count.
+pub async fn page(db: &impl ConnectionTrait, page: Page) -> StoreResult<(Vec<Tenant>, u64)> {
+    let total = tenant::Entity::find().count(db).await?;
+    let tenants = tenant::Entity::find()
+        .order_by_asc(tenant::Column::Slug)
+        .offset(page.offset())
+        .limit(page.limit())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Tenant::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((tenants, total))
+}
+
+/// Writes name and settings back.
+pub async fn update(db: &impl ConnectionTrait, tenant: &Tenant) -> StoreResult<()> {
     let row = tenant::ActiveModel {
-        id: Set(id.0),
-        settings: Set(settings_json(settings)?),
-        updated_at: Set(now),
+        id: Set(tenant.id.0),
+        name: Set(tenant.name.clone()),
+        settings: Set(settings_json(&tenant.settings)?),
+        updated_at: Set(tenant.updated_at),
         ..Default::default()
     };
     tenant::Entity::update(row).exec(db).await?;
     Ok(())
+}
+
+/// Deletes the tenant and, by cascading foreign keys, everything it owns:
+/// users, sessions, refresh tokens, keys, audit events.
+pub async fn delete(db: &impl ConnectionTrait, id: TenantId) -> StoreResult<bool> {
+    let result = tenant::Entity::delete_by_id(id.0).exec(db).await?;
+    Ok(result.rows_affected == 1)
 }

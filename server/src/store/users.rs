@@ -1,9 +1,13 @@
 use chrono::{DateTime, Utc};
 use entity::user;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::{StoreError, StoreResult};
-use crate::domain::{Email, TenantId, UserId};
+use crate::domain::{Email, Page, TenantId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -42,9 +46,12 @@ impl TryFrom<user::Model> for User {
 
 /// Fails with [`StoreError::UniqueViolation`] when the tenant already has
 /// a user with this email (`users_tenant_email_key`).
+fn roles_json(roles: &[String]) -> StoreResult<String> {
+    serde_json::to_string(roles).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 pub async fn insert(db: &impl ConnectionTrait, user: &User) -> StoreResult<()> {
-    let roles =
-        serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let roles = roles_json(&user.roles)?;
     let row = user::ActiveModel {
         id: Set(user.id.0),
         tenant_id: Set(user.tenant_id.0),
@@ -86,4 +93,85 @@ pub async fn find_by_email(
         .await?
         .map(User::try_from)
         .transpose()
+}
+
+/// Users of the tenant, oldest first, optionally those whose email or name
+/// contains `search` (case-insensitive), with the total count.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    search: Option<&str>,
+    page: Page,
+) -> StoreResult<(Vec<User>, u64)> {
+    let mut query = user::Entity::find().filter(user::Column::TenantId.eq(tenant.0));
+    if let Some(search) = search {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        query = query.filter(
+            Condition::any()
+                .add(
+                    Expr::col(user::Column::Email)
+                        .like(sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\')),
+                )
+                .add(
+                    Expr::expr(Func::lower(Expr::col(user::Column::Name)))
+                        .like(sea_orm::sea_query::LikeExpr::new(&pattern).escape('\\')),
+                ),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let users = query
+        .order_by_asc(user::Column::Id)
+        .offset(page.offset())
+        .limit(page.limit())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(User::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((users, total))
+}
+
+/// `%`, `_` and the escape character itself match literally.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Writes the user's mutable fields (name, roles, disabled, password hash,
+/// verification) back.
+pub async fn update(db: &impl ConnectionTrait, user: &User) -> StoreResult<()> {
+    let row = user::ActiveModel {
+        id: Set(user.id.0),
+        name: Set(user.name.clone()),
+        roles: Set(roles_json(&user.roles)?),
+        disabled: Set(user.disabled),
+        password_hash: Set(user.password_hash.clone()),
+        email_verified: Set(user.email_verified),
+        updated_at: Set(user.updated_at),
+        ..Default::default()
+    };
+    user::Entity::update_many()
+        .set(row)
+        .filter(user::Column::TenantId.eq(user.tenant_id.0))
+        .filter(user::Column::Id.eq(user.id.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the user; their sessions and refresh tokens go with them
+/// (foreign keys cascade). `false` when there was no such user.
+pub async fn delete(db: &impl ConnectionTrait, tenant: TenantId, id: UserId) -> StoreResult<bool> {
+    let result = user::Entity::delete_many()
+        .filter(user::Column::TenantId.eq(tenant.0))
+        .filter(user::Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

@@ -126,7 +126,7 @@ async fn a_token_signed_by_another_key_is_rejected() {
 #[tokio::test]
 async fn expired_tokens_say_so() {
     let app = spawn_app().await;
-    app.update_settings("default", |s| s.access_token_ttl_seconds = 1)
+    app.force_settings("default", |s| s.access_token_ttl_seconds = 1)
         .await;
     let tokens = app.user("default", "expiring@example.com").await;
     assert_eq!(

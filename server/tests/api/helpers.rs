@@ -196,6 +196,103 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The bootstrap superadmin, logged in to `system`.
+    pub async fn superadmin(&self) -> Tokens {
+        let response = self
+            .post_json(
+                "/t/system/auth/login",
+                &json!({"email": "admin@example.com", "password": "bootstrap password"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        Tokens::from(&response.json::<Value>().await.expect("json"))
+    }
+
+    /// Creates `email` in `tenant` with `roles` through the admin API (as
+    /// the superadmin) and logs them in. Returns the tokens and the user id.
+    pub async fn member(&self, tenant: &str, email: &str, roles: &[&str]) -> (Tokens, String) {
+        let root = self.superadmin().await;
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/t/{tenant}/admin/users"),
+                &root.access,
+                Some(&json!({"email": email, "password": PASSWORD, "roles": roles})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let user: Value = response.json().await.expect("json");
+        let id = user["id"].as_str().expect("id").to_owned();
+        (self.login(tenant, email).await, id)
+    }
+
+    /// Writes settings straight to the row, skipping validation: for tests
+    /// that need values the API refuses (a 1-second token lifetime).
+    pub async fn force_settings(&self, slug: &str, change: impl FnOnce(&mut TenantSettings)) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let context = self.services.tenants.resolve(slug).await.expect("tenant");
+        let mut settings = context.settings().clone();
+        change(&mut settings);
+        let backend = self.services.db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Postgres => "UPDATE tenants SET settings = $1 WHERE slug = $2",
+            _ => "UPDATE tenants SET settings = ? WHERE slug = ?",
+        };
+        let json = serde_json::to_string(&settings).expect("settings json");
+        self.services
+            .db
+            .execute_raw(Statement::from_sql_and_values(backend, sql, [json.into(), slug.into()]))
+            .await
+            .expect("update settings");
+        self.services
+            .tenants
+            .invalidate(&TenantSlug::parse(slug).expect("slug"));
+    }
+
+    /// Rows of `table` (raw SQL, for checking what deletes leave behind).
+    pub async fn count_rows(&self, table: &str, tenant_id: Option<&str>) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.services.db.get_database_backend();
+        let sql = match (tenant_id, backend) {
+            (None, _) => format!("SELECT COUNT(*) AS n FROM {table}"),
+            (Some(_), sea_orm::DatabaseBackend::Postgres) => {
+                format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = $1")
+            }
+            (Some(_), _) => format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = ?"),
+        };
+        let values: Vec<sea_orm::Value> = tenant_id
+            .map(|id| uuid::Uuid::parse_str(id).expect("uuid").into())
+            .into_iter()
+            .collect();
+        let row = self
+            .services
+            .db
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Tokens {
     pub access: String,

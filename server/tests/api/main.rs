@@ -5,11 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod bearer;
 mod errors;
 mod flows;
 mod helpers;
 mod isolation;
+mod platform;
 mod refresh;
 mod startup;
 mod wellknown;

@@ -50,6 +50,19 @@ async fn reusing_a_retired_token_revokes_the_session() {
             .status(),
         StatusCode::OK
     );
+
+    // And the theft is on record.
+    let root = app.superadmin().await;
+    let events: Value = app
+        .get_bearer(
+            "/t/default/admin/audit-events?type=refresh.reuse_detected",
+            &root.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["total"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
