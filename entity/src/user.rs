@@ -14,6 +14,8 @@ pub struct Model {
     pub roles: String,
     pub email_verified: bool,
     pub disabled: bool,
+    /// Mirrors `login_throttle.locked_until` for this user's email.
+    pub locked_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

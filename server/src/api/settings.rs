@@ -3,7 +3,7 @@
 
 use poem_openapi::{Enum, Object};
 
-use crate::domain::{Limit, PasswordPolicy, RateLimits, SigningAlgorithm, TenantSettings};
+use crate::domain::{Limit, Lockout, PasswordPolicy, RateLimits, SigningAlgorithm, TenantSettings};
 
 /// A tenant's settings. Every field has a default.
 #[derive(Debug, Clone, Object)]
@@ -27,6 +27,20 @@ pub struct Settings {
     /// tenant's API with credentials (CORS). Default none.
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimitsDto,
+    pub lockout: LockoutDto,
+}
+
+/// Account lockout: after `maxFailures` consecutive failed logins for one
+/// email within `windowSeconds` (defaults 10 in 900 s), logins for it are
+/// refused with 429 `account_locked` for `durationSeconds` (default 900),
+/// whatever the password. Unknown emails are counted alike, so a lock
+/// reveals nothing. An admin lifts it with `PATCH .../users/{id}` `{"locked": false}`.
+#[derive(Debug, Clone, Copy, Object)]
+#[oai(rename = "Lockout", rename_all = "camelCase")]
+pub struct LockoutDto {
+    pub max_failures: u32,
+    pub window_seconds: u32,
+    pub duration_seconds: u32,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -90,6 +104,7 @@ pub struct SettingsPatch {
     pub signing_algorithm: Option<Algorithm>,
     pub cors_origins: Option<Vec<String>>,
     pub rate_limits: Option<RateLimitsDto>,
+    pub lockout: Option<LockoutDto>,
 }
 
 impl SettingsPatch {
@@ -118,6 +133,13 @@ impl SettingsPatch {
         if let Some(v) = self.rate_limits {
             settings.rate_limits = v.into();
         }
+        if let Some(v) = self.lockout {
+            settings.lockout = Lockout {
+                max_failures: v.max_failures,
+                window_seconds: v.window_seconds,
+                duration_seconds: v.duration_seconds,
+            };
+        }
     }
 }
 
@@ -139,6 +161,11 @@ impl From<TenantSettings> for Settings {
             },
             cors_origins: s.cors_origins,
             rate_limits: s.rate_limits.into(),
+            lockout: LockoutDto {
+                max_failures: s.lockout.max_failures,
+                window_seconds: s.lockout.window_seconds,
+                duration_seconds: s.lockout.duration_seconds,
+            },
         }
     }
 }

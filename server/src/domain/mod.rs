@@ -19,7 +19,7 @@ pub use page::Page;
 pub use password::{Password, PasswordPolicy};
 pub use role::Role;
 pub use secret::Secret;
-pub use tenant_settings::{Limit, RateLimits, SigningAlgorithm, TenantSettings};
+pub use tenant_settings::{Limit, Lockout, RateLimits, SigningAlgorithm, TenantSettings};
 pub use tenant_slug::TenantSlug;
 
 /// One rejected input field, as listed in a `validation_failed` problem.

@@ -21,6 +21,27 @@ pub struct TenantSettings {
     /// Browser origins allowed to call the tenant's API with credentials.
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimits,
+    pub lockout: Lockout,
+}
+
+/// After `max_failures` consecutive failed logins for one email within
+/// `window_seconds`, logins for it are refused for `duration_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Lockout {
+    pub max_failures: u32,
+    pub window_seconds: u32,
+    pub duration_seconds: u32,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window_seconds: 15 * 60,
+            duration_seconds: 15 * 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -94,6 +115,7 @@ impl Default for TenantSettings {
             signing_algorithm: SigningAlgorithm::default(),
             cors_origins: Vec::new(),
             rate_limits: RateLimits::default(),
+            lockout: Lockout::default(),
         }
     }
 }
@@ -180,6 +202,27 @@ impl TenantSettings {
                 errors.push(FieldError::new(
                     field,
                     "max must be at least 1 and perSeconds between 1 and 86400",
+                ));
+            }
+        }
+        let lockout = &self.lockout;
+        for (field, value, max) in [
+            ("settings.lockout.maxFailures", lockout.max_failures, 1000),
+            (
+                "settings.lockout.windowSeconds",
+                lockout.window_seconds,
+                86_400,
+            ),
+            (
+                "settings.lockout.durationSeconds",
+                lockout.duration_seconds,
+                86_400,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be between 1 and {max}"),
                 ));
             }
         }

@@ -104,6 +104,7 @@ impl Admin {
             roles: roles.into_iter().collect(),
             email_verified: false,
             disabled: false,
+            locked_until: None,
             created_at: now,
             updated_at: now,
         };

@@ -100,6 +100,7 @@ impl Auth {
             roles: vec![Role::user().to_string()],
             email_verified: false,
             disabled: false,
+            locked_until: None,
             created_at: now,
             updated_at: now,
         };

@@ -78,6 +78,7 @@ pub async fn run(
             roles: vec![Role::user().to_string(), Role::superadmin().to_string()],
             email_verified: true,
             disabled: false,
+            locked_until: None,
             created_at: now,
             updated_at: now,
         };

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod keys;
 pub mod sessions;
 pub mod tenants;
+pub mod throttle;
 pub mod users;
 
 use std::time::Duration;

@@ -20,6 +20,8 @@ pub struct User {
     pub roles: Vec<String>,
     pub email_verified: bool,
     pub disabled: bool,
+    /// Logins refused until then (too many failures); see `store::throttle`.
+    pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -38,6 +40,7 @@ impl TryFrom<user::Model> for User {
                 .map_err(|e| StoreError::Corrupt(format!("user roles: {e}")))?,
             email_verified: row.email_verified,
             disabled: row.disabled,
+            locked_until: row.locked_until,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -61,6 +64,7 @@ pub async fn insert(db: &impl ConnectionTrait, user: &User) -> StoreResult<()> {
         roles: Set(roles),
         email_verified: Set(user.email_verified),
         disabled: Set(user.disabled),
+        locked_until: Set(user.locked_until),
         created_at: Set(user.created_at),
         updated_at: Set(user.updated_at),
     };
@@ -151,6 +155,7 @@ pub async fn update(db: &impl ConnectionTrait, user: &User) -> StoreResult<()> {
         name: Set(user.name.clone()),
         roles: Set(roles_json(&user.roles)?),
         disabled: Set(user.disabled),
+        locked_until: Set(user.locked_until),
         password_hash: Set(user.password_hash.clone()),
         email_verified: Set(user.email_verified),
         updated_at: Set(user.updated_at),
@@ -174,4 +179,20 @@ pub async fn delete(db: &impl ConnectionTrait, tenant: TenantId, id: UserId) -> 
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Mirrors a lock (or its end) onto the user with this email, if any.
+pub async fn set_locked_until(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    email: &str,
+    until: Option<DateTime<Utc>>,
+) -> StoreResult<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::LockedUntil, Expr::value(until))
+        .filter(user::Column::TenantId.eq(tenant.0))
+        .filter(user::Column::Email.eq(email))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -253,13 +253,19 @@ impl TestApp {
         change(&mut settings);
         let backend = self.services.db.get_database_backend();
         let sql = match backend {
-            sea_orm::DatabaseBackend::Postgres => "UPDATE tenants SET settings = $1 WHERE slug = $2",
+            sea_orm::DatabaseBackend::Postgres => {
+                "UPDATE tenants SET settings = $1 WHERE slug = $2"
+            }
             _ => "UPDATE tenants SET settings = ? WHERE slug = ?",
         };
         let json = serde_json::to_string(&settings).expect("settings json");
         self.services
             .db
-            .execute_raw(Statement::from_sql_and_values(backend, sql, [json.into(), slug.into()]))
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [json.into(), slug.into()],
+            ))
             .await
             .expect("update settings");
         self.services

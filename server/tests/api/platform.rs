@@ -401,10 +401,7 @@ async fn audit_events_are_recorded_without_secrets() {
     let rotated = app.refresh("default", &user.refresh).await;
     let rotated: Value = rotated.json().await.unwrap();
     let me: Value = app
-        .get_bearer(
-            "/t/default/me",
-            rotated["accessToken"].as_str().unwrap(),
-        )
+        .get_bearer("/t/default/me", rotated["accessToken"].as_str().unwrap())
         .await
         .json()
         .await
@@ -584,14 +581,26 @@ async fn old_audit_events_are_pruned() {
     };
     app.services
         .db
-        .execute_raw(Statement::from_sql_and_values(backend, sql, [long_ago.into()]))
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [long_ago.into()],
+        ))
         .await
         .unwrap();
     app.user("default", "fresh-news@example.com").await;
     let before = app.count_rows("audit_events", None).await;
     let cutoff = chrono::Utc::now() - chrono::Duration::days(90);
-    let pruned = portcullis::store::audit::prune(&app.services.db, cutoff).await.unwrap();
+    let pruned = portcullis::store::audit::prune(&app.services.db, cutoff)
+        .await
+        .unwrap();
     assert!(pruned >= 1);
-    assert_eq!(app.count_rows("audit_events", None).await, before - i64::try_from(pruned).unwrap());
-    assert!(app.count_rows("audit_events", None).await >= 1, "recent events stay");
+    assert_eq!(
+        app.count_rows("audit_events", None).await,
+        before - i64::try_from(pruned).unwrap()
+    );
+    assert!(
+        app.count_rows("audit_events", None).await >= 1,
+        "recent events stay"
+    );
 }
