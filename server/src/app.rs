@@ -1,5 +1,6 @@
 //! Start-up: open the database, migrate, load the master key, start the
-//! hashing threads, bootstrap a fresh install, bind, serve until a signal.
+//! hashing threads and the mail worker, bootstrap a fresh install, bind,
+//! serve until a signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use crate::config::Config;
 use crate::service::Services;
 use crate::service::auth::Auth;
 use crate::service::bootstrap::{self, Bootstrapped};
+use crate::service::credentials::Credentials;
+use crate::service::mail::Mailer;
 use crate::service::master_key::MasterKey;
 use crate::service::passwords::PasswordHasher;
 use crate::service::sessions::Sessions;
@@ -67,14 +70,22 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
+        let mailer = Arc::new(Mailer::start(&config)?);
+        let credentials = Arc::new(Credentials::new(db.clone(), Arc::clone(&hasher), mailer));
         let config = Arc::new(config);
         let services = Arc::new(Services {
-            auth: Auth::new(db.clone(), Arc::clone(&hasher), config.refresh_reuse_grace),
+            auth: Auth::new(
+                db.clone(),
+                Arc::clone(&hasher),
+                config.refresh_reuse_grace,
+                Arc::clone(&credentials),
+            ),
             sessions: Sessions::new(db.clone()),
             tenants,
             hasher,
             db,
             config,
+            credentials,
         });
         Ok(Self {
             acceptor,

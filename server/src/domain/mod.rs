@@ -17,7 +17,7 @@ pub use name::DisplayName;
 pub use password::{Password, PasswordPolicy};
 pub use role::Role;
 pub use secret::Secret;
-pub use tenant_settings::TenantSettings;
+pub use tenant_settings::{EmailVerification, TenantSettings};
 pub use tenant_slug::TenantSlug;
 
 /// One rejected input field, as listed in a `validation_failed` problem.
@@ -50,6 +50,26 @@ impl Validator {
             Ok(value) => Some(value),
             Err(message) => {
                 self.errors.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    /// Like [`Validator::check`], for inputs that can break several rules
+    /// at once (a password): each message becomes its own entry for `field`.
+    pub fn check_all<T>(
+        &mut self,
+        field: &'static str,
+        parsed: Result<T, Vec<String>>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(messages) => {
+                self.errors.extend(
+                    messages
+                        .into_iter()
+                        .map(|message| FieldError::new(field, message)),
+                );
                 None
             }
         }

@@ -4,7 +4,9 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod credentials;
 pub mod keys;
+pub mod mail;
 pub mod master_key;
 pub mod passwords;
 pub mod sessions;
@@ -24,4 +26,5 @@ pub struct Services {
     pub auth: auth::Auth,
     pub sessions: sessions::Sessions,
     pub hasher: Arc<passwords::PasswordHasher>,
+    pub credentials: Arc<credentials::Credentials>,
 }
