@@ -6,10 +6,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bearer;
+mod change_password;
 mod errors;
 mod flows;
 mod helpers;
 mod isolation;
+mod mail;
+mod pages;
+mod password_policy;
+mod password_reset;
 mod refresh;
+mod smtp;
 mod startup;
+mod verification;
 mod wellknown;
