@@ -81,9 +81,9 @@ pub async fn reset_form(
     Query(query): Query<TokenQuery>,
     services: Data<&Arc<Services>>,
 ) -> Response {
-    let context = match services.tenants.resolve(&tenant).await {
+    let context = match tenant_or_page(&services, &tenant).await {
         Ok(context) => context,
-        Err(e) => return error_page(None, e),
+        Err(page) => return page,
     };
     let token = query.token.unwrap_or_default();
     match services
@@ -112,9 +112,9 @@ pub async fn reset_submit(
     services: Data<&Arc<Services>>,
     Form(form): Form<ResetForm>,
 ) -> Response {
-    let context = match services.tenants.resolve(&tenant).await {
+    let context = match tenant_or_page(&services, &tenant).await {
         Ok(context) => context,
-        Err(e) => return error_page(None, e),
+        Err(page) => return page,
     };
     let holder = match services
         .credentials
@@ -170,9 +170,9 @@ pub async fn verify_form(
     Query(query): Query<TokenQuery>,
     services: Data<&Arc<Services>>,
 ) -> Response {
-    let context = match services.tenants.resolve(&tenant).await {
+    let context = match tenant_or_page(&services, &tenant).await {
         Ok(context) => context,
-        Err(e) => return error_page(None, e),
+        Err(page) => return page,
     };
     let token = query.token.unwrap_or_default();
     match services
@@ -199,9 +199,9 @@ pub async fn verify_submit(
     services: Data<&Arc<Services>>,
     Form(form): Form<VerifyForm>,
 ) -> Response {
-    let context = match services.tenants.resolve(&tenant).await {
+    let context = match tenant_or_page(&services, &tenant).await {
         Ok(context) => context,
-        Err(e) => return error_page(None, e),
+        Err(page) => return page,
     };
     match services
         .credentials
@@ -229,6 +229,15 @@ pub fn stylesheet() -> Response {
         .header("Cache-Control", "public, max-age=3600")
         .header("X-Content-Type-Options", "nosniff")
         .body(STYLESHEET)
+}
+
+/// The tenant of the path, or the page saying it does not exist.
+async fn tenant_or_page(services: &Services, slug: &str) -> Result<Arc<TenantContext>, Response> {
+    services
+        .tenants
+        .resolve(slug)
+        .await
+        .map_err(|e| error_page(None, e))
 }
 
 /// A service error as a page. Internal details are logged, never shown.

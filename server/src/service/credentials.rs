@@ -8,18 +8,18 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::auth::Principal;
 use super::mail::{Mailer, TokenMail};
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
 use super::tokens;
-use crate::domain::{Email, Password, UserId, Validator};
+use crate::domain::{Email, Password, Secret, UserId, Validator};
 use crate::error::{Error, Result};
 use crate::store::user_tokens::{self, NewUserToken, UserTokenKind};
 use crate::store::users::User;
-use crate::store::{self, DatabaseConnection};
+use crate::store::{self, ConnectionTrait, DatabaseConnection};
 
 pub struct Credentials {
     db: DatabaseConnection,
@@ -31,7 +31,35 @@ pub struct Credentials {
 /// [`Credentials::check_reset_token`].
 pub struct TokenHolder {
     pub user: User,
+    kind: UserTokenKind,
     token_hash: String,
+}
+
+impl TokenHolder {
+    /// Uses the token up inside `txn`. Of concurrent uses exactly one
+    /// succeeds; the others (and a token that expired since it was checked)
+    /// get the invalid-token error of its kind.
+    async fn use_up(
+        &self,
+        txn: &impl ConnectionTrait,
+        tenant: &TenantContext,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let consumed = user_tokens::consume(
+            txn,
+            tenant.id(),
+            self.user.id,
+            self.kind,
+            &self.token_hash,
+            now,
+        )
+        .await?;
+        if consumed {
+            Ok(())
+        } else {
+            Err(invalid_token(self.kind))
+        }
+    }
 }
 
 impl Credentials {
@@ -41,48 +69,24 @@ impl Credentials {
 
     /// Mails a reset link when `email` names an existing, enabled account,
     /// and otherwise does nothing the caller could tell apart: the same
-    /// token generation, the same transaction and statement, no mail. The
-    /// mail itself is queued, never awaited, so timing is the same too.
+    /// answer, and nearly the same work (see below). The mail itself is
+    /// queued, never awaited, so it adds no time to the answer.
     pub async fn forgot_password(&self, tenant: &TenantContext, email: &str) -> Result<()> {
         let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
         let user = store::users::find_by_email(&self.db, tenant.id(), &email)
             .await?
             .filter(|user| !user.disabled);
-        // An unknown account gets a throw-away id: the DELETE below then
-        // matches nothing, but costs what it costs for a real user.
+        // An unknown account gets a throw-away id: the token generation,
+        // the transaction and its DELETE run all the same (matching no
+        // row); only the INSERT and the mail are skipped.
         let user_id = user.as_ref().map_or_else(UserId::generate, |u| u.id);
-        let (token, hash) = tokens::new_user_token(UserTokenKind::PasswordReset)?;
-        let now = Utc::now();
-        let ttl = tenant.settings().reset_token_ttl_seconds;
-        let txn = store::begin(&self.db).await?;
-        user_tokens::delete_for_user(&txn, tenant.id(), user_id, UserTokenKind::PasswordReset)
+        let kind = UserTokenKind::PasswordReset;
+        let token = self
+            .replace_token(tenant, user_id, kind, user.is_some())
             .await?;
-        if user.is_some() {
-            user_tokens::insert(
-                &txn,
-                &NewUserToken {
-                    tenant_id: tenant.id(),
-                    user_id,
-                    kind: UserTokenKind::PasswordReset,
-                    token_hash: &hash,
-                    created_at: now,
-                    expires_at: now + Duration::seconds(i64::from(ttl)),
-                },
-            )
-            .await?;
-        }
-        store::commit(txn).await?;
         match user {
             Some(user) => {
-                self.mailer.send(&TokenMail {
-                    kind: UserTokenKind::PasswordReset,
-                    user_id: user.id,
-                    to: &user.email,
-                    tenant_name: &tenant.tenant.name,
-                    tenant_slug: tenant.tenant.slug.as_str(),
-                    token: &token,
-                    ttl_seconds: ttl,
-                });
+                self.mail(tenant, &user, kind, &token);
                 tracing::info!(user_id = %user.id, "password reset requested");
             }
             None => tracing::info!("password reset requested for no enabled account"),
@@ -98,8 +102,7 @@ impl Credentials {
         token: &str,
     ) -> Result<TokenHolder> {
         self.holder(tenant, UserTokenKind::PasswordReset, token)
-            .await?
-            .ok_or(Error::InvalidResetToken)
+            .await
     }
 
     /// Sets a new password with a reset token, uses the token up and
@@ -120,19 +123,7 @@ impl Credentials {
         let now = Utc::now();
         let user_id = holder.user.id;
         let txn = store::begin(&self.db).await?;
-        let consumed = user_tokens::consume(
-            &txn,
-            tenant.id(),
-            user_id,
-            UserTokenKind::PasswordReset,
-            &holder.token_hash,
-            now,
-        )
-        .await?;
-        if !consumed {
-            // Used (or expired) between the check and now: a concurrent reset won.
-            return Err(Error::InvalidResetToken);
-        }
+        holder.use_up(&txn, tenant, now).await?;
         store::users::set_password(&txn, tenant.id(), user_id, hash.expose(), now).await?;
         store::users::mark_email_verified(&txn, tenant.id(), user_id, now).await?;
         let revoked = store::sessions::revoke_all(&txn, tenant.id(), user_id, now).await?;
@@ -196,33 +187,8 @@ impl Credentials {
             return Ok(());
         }
         let kind = UserTokenKind::EmailVerification;
-        let (token, hash) = tokens::new_user_token(kind)?;
-        let now = Utc::now();
-        let ttl = tenant.settings().verification_token_ttl_seconds;
-        let txn = store::begin(&self.db).await?;
-        user_tokens::delete_for_user(&txn, tenant.id(), user.id, kind).await?;
-        user_tokens::insert(
-            &txn,
-            &NewUserToken {
-                tenant_id: tenant.id(),
-                user_id: user.id,
-                kind,
-                token_hash: &hash,
-                created_at: now,
-                expires_at: now + Duration::seconds(i64::from(ttl)),
-            },
-        )
-        .await?;
-        store::commit(txn).await?;
-        self.mailer.send(&TokenMail {
-            kind,
-            user_id: user.id,
-            to: &user.email,
-            tenant_name: &tenant.tenant.name,
-            tenant_slug: tenant.tenant.slug.as_str(),
-            token: &token,
-            ttl_seconds: ttl,
-        });
+        let token = self.replace_token(tenant, user.id, kind, true).await?;
+        self.mail(tenant, user, kind, &token);
         Ok(())
     }
 
@@ -234,8 +200,7 @@ impl Credentials {
         token: &str,
     ) -> Result<TokenHolder> {
         self.holder(tenant, UserTokenKind::EmailVerification, token)
-            .await?
-            .ok_or(Error::InvalidVerificationToken)
+            .await
     }
 
     /// Marks the token's user verified and uses the token up.
@@ -244,18 +209,7 @@ impl Credentials {
         let now = Utc::now();
         let user_id = holder.user.id;
         let txn = store::begin(&self.db).await?;
-        let consumed = user_tokens::consume(
-            &txn,
-            tenant.id(),
-            user_id,
-            UserTokenKind::EmailVerification,
-            &holder.token_hash,
-            now,
-        )
-        .await?;
-        if !consumed {
-            return Err(Error::InvalidVerificationToken);
-        }
+        holder.use_up(&txn, tenant, now).await?;
         store::users::mark_email_verified(&txn, tenant.id(), user_id, now).await?;
         store::commit(txn).await?;
         tracing::info!(%user_id, "email verified");
@@ -267,20 +221,77 @@ impl Credentials {
         tenant: &TenantContext,
         kind: UserTokenKind,
         token: &str,
-    ) -> Result<Option<TokenHolder>> {
+    ) -> Result<TokenHolder> {
         if token.is_empty() {
-            return Ok(None);
+            return Err(invalid_token(kind));
         }
         let token_hash = tokens::hash_user_token(kind, token);
         let Some(user_id) =
             user_tokens::find_live(&self.db, tenant.id(), kind, &token_hash, Utc::now()).await?
         else {
-            return Ok(None);
+            return Err(invalid_token(kind));
         };
-        Ok(store::users::find(&self.db, tenant.id(), user_id)
+        store::users::find(&self.db, tenant.id(), user_id)
             .await?
             .filter(|user| !user.disabled)
-            .map(|user| TokenHolder { user, token_hash }))
+            .map(|user| TokenHolder {
+                user,
+                kind,
+                token_hash,
+            })
+            .ok_or_else(|| invalid_token(kind))
+    }
+
+    /// A new token of `kind` for the user, replacing their earlier ones.
+    /// With `store` false nothing is inserted (the caller has no account to
+    /// bind it to), but the rest of the work is the same.
+    async fn replace_token(
+        &self,
+        tenant: &TenantContext,
+        user_id: UserId,
+        kind: UserTokenKind,
+        store: bool,
+    ) -> Result<Secret<String>> {
+        let (token, hash) = tokens::new_user_token(kind)?;
+        let now = Utc::now();
+        let txn = store::begin(&self.db).await?;
+        user_tokens::delete_for_user(&txn, tenant.id(), user_id, kind).await?;
+        if store {
+            let ttl = ttl_seconds(tenant, kind);
+            user_tokens::insert(
+                &txn,
+                &NewUserToken {
+                    tenant_id: tenant.id(),
+                    user_id,
+                    kind,
+                    token_hash: &hash,
+                    created_at: now,
+                    expires_at: now + Duration::seconds(i64::from(ttl)),
+                },
+            )
+            .await?;
+        }
+        store::commit(txn).await?;
+        Ok(token)
+    }
+
+    /// Queues the mail that carries `token` to `user`.
+    fn mail(
+        &self,
+        tenant: &TenantContext,
+        user: &User,
+        kind: UserTokenKind,
+        token: &Secret<String>,
+    ) {
+        self.mailer.send(&TokenMail {
+            kind,
+            user_id: user.id,
+            to: &user.email,
+            tenant_name: &tenant.tenant.name,
+            tenant_slug: tenant.tenant.slug.as_str(),
+            token,
+            ttl_seconds: ttl_seconds(tenant, kind),
+        });
     }
 
     /// Checks a new password for `user` against the tenant's policy; every
@@ -303,6 +314,23 @@ impl Credentials {
         );
         v.finish().map_err(Error::Validation)?;
         password.ok_or_else(|| Error::Internal("validator passed without a value".into()))
+    }
+}
+
+/// The error for a token of `kind` that cannot be used: one for every
+/// reason, so the answer says nothing more.
+fn invalid_token(kind: UserTokenKind) -> Error {
+    match kind {
+        UserTokenKind::PasswordReset => Error::InvalidResetToken,
+        UserTokenKind::EmailVerification => Error::InvalidVerificationToken,
+    }
+}
+
+/// How long the tenant lets a token of `kind` live.
+fn ttl_seconds(tenant: &TenantContext, kind: UserTokenKind) -> u32 {
+    match kind {
+        UserTokenKind::PasswordReset => tenant.settings().reset_token_ttl_seconds,
+        UserTokenKind::EmailVerification => tenant.settings().verification_token_ttl_seconds,
     }
 }
 

@@ -165,6 +165,19 @@ impl TestApp {
         .await
     }
 
+    /// Asserts that neither the access nor the refresh token of these
+    /// sessions works any more.
+    pub async fn assert_signed_out(&self, tenant: &str, sessions: &[&Tokens]) {
+        for tokens in sessions {
+            let me = self
+                .get_bearer(&format!("/t/{tenant}/me"), &tokens.access)
+                .await;
+            assert_problem(me, StatusCode::UNAUTHORIZED, "invalid_token").await;
+            let refresh = self.refresh(tenant, &tokens.refresh).await;
+            assert_problem(refresh, StatusCode::UNAUTHORIZED, "invalid_token").await;
+        }
+    }
+
     /// Disables a user straight in the database (the admin API comes later).
     pub async fn disable_user(&self, email: &str) {
         self.services

@@ -131,12 +131,7 @@ async fn the_reset_form_sets_the_password() {
     let html = done.text().await.unwrap();
     assert!(html.contains("Password changed"), "{html}");
 
-    assert_eq!(
-        app.get_bearer("/t/default/me", &session.access)
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    app.assert_signed_out("default", &[&session]).await;
     assert_eq!(
         app.login_with("default", "alice@example.com", PASSWORD)
             .await
