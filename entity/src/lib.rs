@@ -8,3 +8,4 @@ pub mod session;
 pub mod signing_key;
 pub mod tenant;
 pub mod user;
+pub mod user_token;

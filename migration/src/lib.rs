@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_audit;
+mod m20261123_000003_password_lifecycle;
 mod m20261123_000005_lockout;
 
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_audit::Migration),
+            Box::new(m20261123_000003_password_lifecycle::Migration),
             Box::new(m20261123_000005_lockout::Migration),
         ]
     }

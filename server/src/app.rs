@@ -1,5 +1,6 @@
 //! Start-up: open the database, migrate, load the master key, start the
-//! hashing threads, bootstrap a fresh install, bind, serve until a signal.
+//! hashing threads and the mail worker, bootstrap a fresh install, bind,
+//! serve until a signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use crate::service::admin::Admin;
 use crate::service::audit::Audit;
 use crate::service::auth::Auth;
 use crate::service::bootstrap::{self, Bootstrapped};
+use crate::service::credentials::Credentials;
+use crate::service::mail::Mailer;
 use crate::service::master_key::MasterKey;
 use crate::service::passwords::PasswordHasher;
 use crate::service::platform::Platform;
@@ -74,14 +77,22 @@ pub async fn open(config: Config) -> anyhow::Result<Opened> {
         config.bootstrap_admin_password.as_ref(),
     )
     .await?;
-    let config = Arc::new(config);
     let audit = Arc::new(Audit::new(db.clone()));
+    let mailer = Arc::new(Mailer::start(&config)?);
+    let credentials = Arc::new(Credentials::new(
+        db.clone(),
+        Arc::clone(&hasher),
+        mailer,
+        Arc::clone(&audit),
+    ));
+    let config = Arc::new(config);
     let services = Arc::new(Services {
         auth: Auth::new(
             db.clone(),
             Arc::clone(&hasher),
             Arc::clone(&audit),
             config.refresh_reuse_grace,
+            Arc::clone(&credentials),
         ),
         sessions: Sessions::new(db.clone(), Arc::clone(&audit)),
         admin: Admin::new(db.clone(), Arc::clone(&hasher), Arc::clone(&audit)),
@@ -91,6 +102,7 @@ pub async fn open(config: Config) -> anyhow::Result<Opened> {
         hasher,
         db,
         config,
+        credentials,
     });
     Ok(Opened {
         services,

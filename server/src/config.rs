@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lettre::message::Mailbox;
+
 use crate::domain::{Email, Secret};
 
 const ENV_PREFIX: &str = "PORTCULLIS_";
@@ -24,7 +26,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "database_url",
         "SQLite (embedded default) or postgres://...",
     ),
-    ("data_dir", "embedded database, generated master key"),
+    (
+        "data_dir",
+        "embedded database, generated master key, mail outbox",
+    ),
     (
         "master_key",
         "32 bytes, base64; encrypts signing keys at rest",
@@ -47,6 +52,14 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "refresh_reuse_grace_secs",
         "see `Config::refresh_reuse_grace`",
+    ),
+    (
+        "smtp_url",
+        "smtp:// (STARTTLS when offered) or smtps://; unset: .eml files in {dataDir}/outbox",
+    ),
+    (
+        "mail_from",
+        "sender of password-reset and verification mail",
     ),
 ];
 
@@ -73,6 +86,11 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// Audit events older than this are deleted in the background.
     pub audit_retention: Duration,
+    /// Where mail goes; `None` writes `.eml` files to `{data_dir}/outbox`.
+    /// A secret, because the URL may carry the SMTP password.
+    pub smtp_url: Option<Secret<String>>,
+    /// The `From` of every mail.
+    pub mail_from: Mailbox,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +229,20 @@ impl Config {
                 "must be at least 8 characters",
             ));
         }
+        let smtp_url = raw.get("smtp_url").map(str::trim).filter(|u| !u.is_empty());
+        if let Some(url) = smtp_url {
+            check_smtp_url(url).map_err(|m| invalid("smtp_url", m))?;
+        }
+        let mail_from = raw
+            .get("mail_from")
+            .unwrap_or("Portcullis <no-reply@localhost>")
+            .parse::<Mailbox>()
+            .map_err(|e| {
+                invalid(
+                    "mail_from",
+                    &format!("must be an address like `Name <name@example.com>` ({e})"),
+                )
+            })?;
         Ok(Self {
             listen: raw.parse("listen", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             public_url,
@@ -228,7 +260,26 @@ impl Config {
             hash_threads,
             refresh_reuse_grace: Duration::from_secs(raw.parse("refresh_reuse_grace_secs", 10)?),
             audit_retention: Duration::from_secs(audit_retention_days * 24 * 3600),
+            smtp_url: smtp_url.map(|u| Secret::new(u.to_owned())),
+            mail_from,
         })
+    }
+}
+
+/// An SMTP URL the mailer can use. The message never repeats the URL: it
+/// may carry a password.
+fn check_smtp_url(text: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(text).map_err(|_| "is not a valid URL")?;
+    if !matches!(url.scheme(), "smtp" | "smtps") {
+        return Err("must start with smtp:// or smtps://");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host, e.g. smtp://mail.example.com:587");
+    }
+    match url.query_pairs().find(|(k, _)| k == "tls") {
+        None => Ok(()),
+        Some((_, v)) if v == "required" || v == "opportunistic" => Ok(()),
+        Some(_) => Err("`tls` may only be `required` or `opportunistic`"),
     }
 }
 
@@ -322,6 +373,40 @@ mod tests {
         assert_eq!(config.bootstrap_admin_email.as_str(), "admin@localhost");
         assert!(config.cookie_secure);
         assert_eq!(config.argon2, Argon2Config::default());
+        assert!(config.smtp_url.is_none());
+        assert_eq!(
+            config.mail_from.to_string(),
+            "Portcullis <no-reply@localhost>"
+        );
+    }
+
+    #[test]
+    fn mail_settings_are_checked_at_start() {
+        let config = Config::from_sources(
+            None,
+            &env(&[
+                ("PORTCULLIS_SMTP_URL", "smtps://user:pw@mail.example.com"),
+                ("PORTCULLIS_MAIL_FROM", "Acme Login <login@acme.example>"),
+            ]),
+        )
+        .unwrap();
+        assert!(config.smtp_url.is_some());
+        assert_eq!(config.mail_from.email.to_string(), "login@acme.example");
+        for (var, value) in [
+            ("PORTCULLIS_MAIL_FROM", "not an address"),
+            ("PORTCULLIS_SMTP_URL", "http://mail.example.com"),
+            ("PORTCULLIS_SMTP_URL", "smtp://"),
+            ("PORTCULLIS_SMTP_URL", "smtp://host?tls=sometimes"),
+        ] {
+            let err = Config::from_sources(None, &env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(var), "{err}");
+        }
+        let err = Config::from_sources(None, &env(&[("PORTCULLIS_SMTP_URL", "ftp://u:hunter2@x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

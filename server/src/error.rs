@@ -46,6 +46,20 @@ pub enum Error {
     /// 500 `internal`: a bug or corrupt data. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 400 `invalid_reset_token`: the password-reset token is unknown,
+    /// expired, used, of another tenant or not a reset token at all. One
+    /// variant for all, so the answer says nothing about other accounts.
+    #[error("invalid reset token")]
+    InvalidResetToken,
+    /// 400 `invalid_verification_token`: as `InvalidResetToken`, for an
+    /// email-verification token.
+    #[error("invalid verification token")]
+    InvalidVerificationToken,
+    /// 403 `email_not_verified`: the tenant requires a verified email and
+    /// this user has not followed their link yet. Only said after a
+    /// correct password.
+    #[error("email not verified")]
+    EmailNotVerified,
 }
 
 impl Error {

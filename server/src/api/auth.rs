@@ -1,4 +1,5 @@
-//! `/t/{tenant}/auth/...`: register, login, refresh, logout, logout-all.
+//! `/t/{tenant}/auth/...`: register, login, refresh, logout, logout-all,
+//! and the password lifecycle (change, forgot, reset, verify, resend).
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::body::{JsonBody, OptionalJsonBody};
-use super::models::{NoContent, TokenPair, User};
+use super::models::{Accepted, AcceptedResponse, NoContent, TokenPair, User};
 use super::problem::ApiResult;
 use super::request::{BearerAuth, client_info, refresh_cookie, refresh_set_cookie};
 use crate::error::Error;
@@ -24,7 +25,10 @@ pub struct AuthApi;
 struct RegisterRequest {
     /// Trimmed and lower-cased before it is stored or compared.
     email: String,
-    /// Must follow the tenant's password policy (default: 8–128 characters).
+    /// Must follow the tenant's password policy (default: 8–128 characters
+    /// after NFKC normalisation, not one of the most common passwords, not
+    /// containing the email's local part). Each broken rule is its own
+    /// entry in `errors`.
     password: String,
     name: Option<String>,
 }
@@ -40,6 +44,36 @@ struct LoginRequest {
 #[oai(rename_all = "camelCase")]
 struct RefreshRequest {
     refresh_token: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct ChangePasswordRequest {
+    current_password: String,
+    /// Must follow the tenant's password policy, like at registration.
+    new_password: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct ForgotPasswordRequest {
+    email: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct ResetPasswordRequest {
+    /// The `token` of the link in the reset mail.
+    token: String,
+    /// The new password; must follow the tenant's password policy.
+    password: String,
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct VerifyEmailRequest {
+    /// The `token` of the link in the verification mail.
+    token: String,
 }
 
 #[derive(ApiResponse)]
@@ -83,6 +117,10 @@ fn token_response(
     );
     TokenResponse::Ok(Json(pair.into()), cookie, "no-store".into())
 }
+
+/// The one answer of `forgot-password`, whatever the email.
+const FORGOT_PASSWORD_MESSAGE: &str =
+    "If an account with this email exists, a link to reset its password is on its way.";
 
 /// The refresh token of a refresh or logout: the body's wins over the cookie.
 fn presented_refresh_token(body: Option<RefreshRequest>, req: &Request) -> Option<String> {
@@ -130,7 +168,9 @@ impl AuthApi {
     ///
     /// Opens a session and returns a token pair. A wrong password and an
     /// unknown email get the same 401 `invalid_credentials` after the same
-    /// work; 403 `account_disabled` is only said after a correct password.
+    /// work; 403 `account_disabled`, and 403 `email_not_verified` when the
+    /// tenant requires a verified email, are only said after a correct
+    /// password.
     #[oai(
         path = "/t/:tenant/auth/login",
         method = "post",
@@ -231,5 +271,150 @@ impl AuthApi {
         let principal = services.auth.authenticate(&context, auth.token()).await?;
         services.auth.logout_all(&context, &principal).await?;
         Ok(NoContent::NoContent)
+    }
+
+    /// Change the calling user's password
+    ///
+    /// Checks `currentPassword` (a wrong one is 401 `invalid_credentials`),
+    /// applies the tenant's password policy to `newPassword` (400
+    /// `validation_failed`, one entry per broken rule), then revokes every
+    /// session of the user, the current one included: log in again with
+    /// the new password. Pending reset links stop working.
+    #[oai(
+        path = "/t/:tenant/auth/change-password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
+    async fn change_password(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        auth: BearerAuth,
+        body: JsonBody<ChangePasswordRequest>,
+    ) -> ApiResult<NoContent> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let principal = services.auth.authenticate(&context, auth.token()).await?;
+        let JsonBody(body) = body;
+        services
+            .credentials
+            .change_password(
+                &context,
+                &principal,
+                body.current_password,
+                body.new_password,
+            )
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Ask for a password-reset mail
+    ///
+    /// Always 202 with the same body, whether or not the email names an
+    /// account (and for disabled accounts), and in the same time: the mail
+    /// is sent in the background. Only an existing, enabled account gets a
+    /// mail, with a link `{publicUrl}/t/{tenant}/reset-password?token=...`
+    /// valid once for `resetTokenTtlSeconds` (default 30 minutes). Asking
+    /// again invalidates the earlier links.
+    #[oai(
+        path = "/t/:tenant/auth/forgot-password",
+        method = "post",
+        operation_id = "forgotPassword"
+    )]
+    async fn forgot_password(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        body: JsonBody<ForgotPasswordRequest>,
+    ) -> ApiResult<AcceptedResponse> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let JsonBody(body) = body;
+        services
+            .credentials
+            .forgot_password(&context, &body.email)
+            .await?;
+        Ok(AcceptedResponse::Accepted(Json(Accepted::new(
+            FORGOT_PASSWORD_MESSAGE,
+        ))))
+    }
+
+    /// Set a new password with a reset token
+    ///
+    /// The token is the `token` of the link in the reset mail. It works
+    /// once, in its own tenant only, until it expires; anything else
+    /// (used, expired, unknown, another tenant's, an access or refresh
+    /// token) is 400 `invalid_reset_token`. The new password must follow
+    /// the tenant's policy (400 `validation_failed`; the token stays
+    /// usable). On success every session of the user is revoked, and the
+    /// email counts as verified (the link proved the mailbox).
+    #[oai(
+        path = "/t/:tenant/auth/reset-password",
+        method = "post",
+        operation_id = "resetPassword"
+    )]
+    async fn reset_password(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        body: JsonBody<ResetPasswordRequest>,
+    ) -> ApiResult<NoContent> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let JsonBody(body) = body;
+        services
+            .credentials
+            .reset_password(&context, &body.token, body.password)
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Confirm an email address with a verification token
+    ///
+    /// The token is the `token` of the link in the verification mail; it
+    /// works once, in its own tenant, until it expires (anything else is
+    /// 400 `invalid_verification_token`). Afterwards `emailVerified` is
+    /// `true` and new access tokens carry `email_verified: true`.
+    #[oai(
+        path = "/t/:tenant/auth/verify-email",
+        method = "post",
+        operation_id = "verifyEmail"
+    )]
+    async fn verify_email(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        body: JsonBody<VerifyEmailRequest>,
+    ) -> ApiResult<NoContent> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let JsonBody(body) = body;
+        services
+            .credentials
+            .verify_email(&context, &body.token)
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Send a new verification mail to the calling user
+    ///
+    /// No body. Earlier verification links stop working. When the email is
+    /// verified already, nothing is sent; the answer is the same 202.
+    #[oai(
+        path = "/t/:tenant/auth/resend-verification",
+        method = "post",
+        operation_id = "resendVerification"
+    )]
+    async fn resend_verification(
+        &self,
+        services: Data<&Arc<Services>>,
+        tenant: Path<String>,
+        auth: BearerAuth,
+    ) -> ApiResult<AcceptedResponse> {
+        let context = services.tenants.resolve(&tenant).await?;
+        let principal = services.auth.authenticate(&context, auth.token()).await?;
+        services
+            .credentials
+            .send_verification(&context, &principal.user)
+            .await?;
+        Ok(AcceptedResponse::Accepted(Json(Accepted::new(
+            "A verification mail is on its way unless the address is verified already.",
+        ))))
     }
 }

@@ -9,6 +9,7 @@ mod me;
 mod middleware;
 mod models;
 mod ops;
+mod pages;
 mod platform;
 mod problem;
 mod request;
@@ -56,15 +57,26 @@ Portcullis is a multi-tenant identity server. Each tenant, addressed by its slug
 **Errors** are `application/problem+json` (RFC 9457) with a stable `code`: \
 `validation_failed` 400 (with `errors` per field), `invalid_credentials` 401, \
 `invalid_token` 401, `token_expired` 401, `account_disabled` 403, `forbidden` 403, \
+`email_not_verified` 403 (login, when the tenant requires verification), \
 `signup_disabled` 403, `not_found` 404, `tenant_not_found` 404, `email_taken` 409, \
+`invalid_reset_token` 400, `invalid_verification_token` 400, \
 `payload_too_large` 413, `unsupported_media_type` 415, `internal` 500, `unavailable` 503. \
 401 answers to Bearer routes carry `WWW-Authenticate: Bearer` (RFC 6750).
 
 **Tokens**: access tokens are JWTs (`typ: at+jwt`, EdDSA) signed with the tenant's key and \
 verifiable from `/t/{tenant}/.well-known/jwks.json` alone; claims `iss` \
-(`{publicUrl}/t/{tenant}`), `sub`, `aud`, `exp`, `iat`, `jti`, `sid`, `roles`, `email`. \
+(`{publicUrl}/t/{tenant}`), `sub`, `aud`, `exp`, `iat`, `jti`, `sid`, `roles`, `email`, \
+`email_verified`. \
 A token whose session was revoked or whose user was disabled or deleted is rejected at once. \
-Refresh tokens are opaque, single-use and stored hashed.
+Refresh tokens are opaque, single-use and stored hashed. Password-reset and \
+email-verification tokens (mailed as links `{publicUrl}/t/{tenant}/reset-password?token=...` \
+and `.../verify-email?token=...`) are a separate kind: single-use, short-lived, stored hashed, \
+and never accepted as access or refresh tokens, nor those as them. The links open hosted HTML \
+pages; opening one never uses the token up.
+
+**Passwords** follow the tenant's policy (default: 8-128 characters after NFKC normalisation, \
+not among the 30,000 most common passwords, not containing the email's local part; optional \
+upper/lower/digit/symbol rules). Each broken rule is its own `errors` entry.
 
 **Requests**: JSON bodies (`application/json`, at most 64 KiB), camelCase fields; emails are \
 trimmed and lower-cased.";
@@ -112,6 +124,16 @@ pub fn app(services: Arc<Services>) -> impl Endpoint {
         )
         .at("/docs/", get(docs::swagger_index))
         .at("/docs/*path", get(docs::swagger_ui))
+        // The pages behind mailed links: HTML, so outside the OpenAPI service.
+        .at(
+            "/t/:tenant/reset-password",
+            get(pages::reset_form).post(pages::reset_submit),
+        )
+        .at(
+            "/t/:tenant/verify-email",
+            get(pages::verify_form).post(pages::verify_submit),
+        )
+        .at(pages::STYLESHEET_PATH, get(pages::stylesheet))
         .data(services)
         .around(middleware::limit_body)
         .with(CatchPanic::new().with_handler(problem::panic_response))

@@ -1,6 +1,7 @@
 //! The response shapes of API.md, as OpenAPI objects.
 
 use chrono::{DateTime, Utc};
+use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 use uuid::Uuid;
 
@@ -206,4 +207,28 @@ pub struct AuditEventPage {
     pub page: u64,
     pub per_page: u64,
     pub total: u64,
+}
+
+/// The answer of requests whose effect happens later (a mail is sent).
+#[derive(Debug, Object)]
+#[oai(rename = "Accepted", rename_all = "camelCase")]
+pub struct Accepted {
+    /// What happens next, for people.
+    pub message: String,
+}
+
+impl Accepted {
+    pub fn new(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// 202 with an [`Accepted`] body.
+#[derive(ApiResponse)]
+pub enum AcceptedResponse {
+    /// Accepted; any mail is sent in the background.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
 }

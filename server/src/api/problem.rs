@@ -85,7 +85,9 @@ const BEARER_INVALID: &str = "Bearer error=\"invalid_token\"";
 #[derive(Debug, ApiResponse)]
 pub enum ErrorResponse {
     /// `validation_failed`: the body or a parameter is malformed; `errors`
-    /// lists each bad field.
+    /// lists each bad field (a password can have several entries, one per
+    /// broken rule). `invalid_reset_token` and `invalid_verification_token`
+    /// on the routes that take those tokens.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// `invalid_credentials`, `invalid_token` or `token_expired`.
@@ -97,7 +99,8 @@ pub enum ErrorResponse {
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
-    /// `account_disabled`, `forbidden` or `signup_disabled`.
+    /// `account_disabled`, `forbidden`, `signup_disabled` or
+    /// `email_not_verified`.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// `not_found` or `tenant_not_found`.
@@ -189,6 +192,21 @@ impl From<Error> for ErrorResponse {
                 tracing::error!(%reason, "internal error");
                 Self::Internal(Json(internal()))
             }
+            Error::InvalidResetToken => Self::BadRequest(Json(Problem::new(
+                S::BAD_REQUEST,
+                "invalid_reset_token",
+                "This password-reset link is invalid, expired or already used; ask for a new one.",
+            ))),
+            Error::InvalidVerificationToken => Self::BadRequest(Json(Problem::new(
+                S::BAD_REQUEST,
+                "invalid_verification_token",
+                "This verification link is invalid, expired or already used; ask for a new one.",
+            ))),
+            Error::EmailNotVerified => Self::Forbidden(Json(Problem::new(
+                S::FORBIDDEN,
+                "email_not_verified",
+                "Confirm your email address with the link we sent before logging in.",
+            ))),
         }
     }
 }

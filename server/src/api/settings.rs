@@ -3,7 +3,9 @@
 
 use poem_openapi::{Enum, Object};
 
-use crate::domain::{Limit, Lockout, PasswordPolicy, RateLimits, SigningAlgorithm, TenantSettings};
+use crate::domain::{
+    EmailVerification, Limit, Lockout, PasswordPolicy, RateLimits, SigningAlgorithm, TenantSettings,
+};
 
 /// A tenant's settings. Every field has a default.
 #[derive(Debug, Clone, Object)]
@@ -28,6 +30,12 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimitsDto,
     pub lockout: LockoutDto,
+    /// Default `optional`.
+    pub email_verification: Verification,
+    /// Lifetime of a mailed password-reset link, in seconds (60–86400; default 1800).
+    pub reset_token_ttl_seconds: u32,
+    /// Lifetime of a mailed verification link, in seconds (60–2592000; default 86400).
+    pub verification_token_ttl_seconds: u32,
 }
 
 /// Account lockout: after `maxFailures` consecutive failed logins for one
@@ -50,6 +58,24 @@ pub struct PasswordPolicyDto {
     pub min_length: u32,
     /// Maximum length in characters (minLength–1024; default 128).
     pub max_length: u32,
+    /// Composition rules, off by default. Common passwords and passwords
+    /// containing the email's local part are always refused; length counts
+    /// characters after NFKC normalisation.
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_digit: bool,
+    /// A character that is neither a letter nor a digit.
+    pub require_symbol: bool,
+}
+
+/// Whether registration mails a verification link (`optional`, `required`)
+/// and whether login waits for it (`required`: 403 `email_not_verified`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "EmailVerification", rename_all = "lowercase")]
+pub enum Verification {
+    Off,
+    Optional,
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -105,6 +131,9 @@ pub struct SettingsPatch {
     pub cors_origins: Option<Vec<String>>,
     pub rate_limits: Option<RateLimitsDto>,
     pub lockout: Option<LockoutDto>,
+    pub email_verification: Option<Verification>,
+    pub reset_token_ttl_seconds: Option<u32>,
+    pub verification_token_ttl_seconds: Option<u32>,
 }
 
 impl SettingsPatch {
@@ -133,6 +162,19 @@ impl SettingsPatch {
         if let Some(v) = self.rate_limits {
             settings.rate_limits = v.into();
         }
+        if let Some(v) = self.email_verification {
+            settings.email_verification = match v {
+                Verification::Off => EmailVerification::Off,
+                Verification::Optional => EmailVerification::Optional,
+                Verification::Required => EmailVerification::Required,
+            };
+        }
+        if let Some(v) = self.reset_token_ttl_seconds {
+            settings.reset_token_ttl_seconds = v;
+        }
+        if let Some(v) = self.verification_token_ttl_seconds {
+            settings.verification_token_ttl_seconds = v;
+        }
         if let Some(v) = self.lockout {
             settings.lockout = Lockout {
                 max_failures: v.max_failures,
@@ -153,7 +195,18 @@ impl From<TenantSettings> for Settings {
             password_policy: PasswordPolicyDto {
                 min_length: s.password_policy.min_length,
                 max_length: s.password_policy.max_length,
+                require_uppercase: s.password_policy.require_uppercase,
+                require_lowercase: s.password_policy.require_lowercase,
+                require_digit: s.password_policy.require_digit,
+                require_symbol: s.password_policy.require_symbol,
             },
+            email_verification: match s.email_verification {
+                EmailVerification::Off => Verification::Off,
+                EmailVerification::Optional => Verification::Optional,
+                EmailVerification::Required => Verification::Required,
+            },
+            reset_token_ttl_seconds: s.reset_token_ttl_seconds,
+            verification_token_ttl_seconds: s.verification_token_ttl_seconds,
             signing_algorithm: match s.signing_algorithm {
                 SigningAlgorithm::EdDSA => Algorithm::EdDsa,
                 SigningAlgorithm::ES256 => Algorithm::Es256,
@@ -175,6 +228,10 @@ impl From<PasswordPolicyDto> for PasswordPolicy {
         Self {
             min_length: p.min_length,
             max_length: p.max_length,
+            require_uppercase: p.require_uppercase,
+            require_lowercase: p.require_lowercase,
+            require_digit: p.require_digit,
+            require_symbol: p.require_symbol,
         }
     }
 }

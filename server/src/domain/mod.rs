@@ -19,7 +19,9 @@ pub use page::Page;
 pub use password::{Password, PasswordPolicy};
 pub use role::Role;
 pub use secret::Secret;
-pub use tenant_settings::{Limit, Lockout, RateLimits, SigningAlgorithm, TenantSettings};
+pub use tenant_settings::{
+    EmailVerification, Limit, Lockout, RateLimits, SigningAlgorithm, TenantSettings,
+};
 pub use tenant_slug::TenantSlug;
 
 /// One rejected input field, as listed in a `validation_failed` problem.
@@ -52,6 +54,26 @@ impl Validator {
             Ok(value) => Some(value),
             Err(message) => {
                 self.errors.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    /// Like [`Validator::check`], for inputs that can break several rules
+    /// at once (a password): each message becomes its own entry for `field`.
+    pub fn check_all<T>(
+        &mut self,
+        field: &'static str,
+        parsed: Result<T, Vec<String>>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(messages) => {
+                self.errors.extend(
+                    messages
+                        .into_iter()
+                        .map(|message| FieldError::new(field, message)),
+                );
                 None
             }
         }

@@ -22,6 +22,34 @@ pub struct TenantSettings {
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimits,
     pub lockout: Lockout,
+    /// Whether registration mails a verification link, and whether login
+    /// waits for it.
+    pub email_verification: EmailVerification,
+    /// Lifetime of a password-reset token, in seconds.
+    pub reset_token_ttl_seconds: u32,
+    /// Lifetime of an email-verification token, in seconds.
+    pub verification_token_ttl_seconds: u32,
+}
+
+/// The tenant's `emailVerification` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailVerification {
+    /// No verification mail at registration; login never asks for it.
+    Off,
+    /// Registration mails a link; login works before it is followed.
+    #[default]
+    Optional,
+    /// Registration mails a link; login answers `email_not_verified` until
+    /// it is followed.
+    Required,
+}
+
+impl EmailVerification {
+    /// Whether registration sends a verification mail.
+    pub fn mails_on_registration(self) -> bool {
+        self != Self::Off
+    }
 }
 
 /// After `max_failures` consecutive failed logins for one email within
@@ -116,6 +144,11 @@ impl Default for TenantSettings {
             cors_origins: Vec::new(),
             rate_limits: RateLimits::default(),
             lockout: Lockout::default(),
+            email_verification: EmailVerification::default(),
+            // Short, because the link sits in a mailbox: OWASP's Forgot
+            // Password cheat sheet.
+            reset_token_ttl_seconds: 30 * 60,
+            verification_token_ttl_seconds: 24 * 60 * 60,
         }
     }
 }
@@ -205,6 +238,18 @@ impl TenantSettings {
                 ));
             }
         }
+        if !(60..=24 * 3600).contains(&self.reset_token_ttl_seconds) {
+            errors.push(FieldError::new(
+                "settings.resetTokenTtlSeconds",
+                "must be between 60 and 86400 seconds",
+            ));
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.verification_token_ttl_seconds) {
+            errors.push(FieldError::new(
+                "settings.verificationTokenTtlSeconds",
+                "must be between 60 and 2592000 seconds",
+            ));
+        }
         let lockout = &self.lockout;
         for (field, value, max) in [
             ("settings.lockout.maxFailures", lockout.max_failures, 1000),
@@ -281,6 +326,31 @@ mod tests {
                 "settings.corsOrigins"
             ]
         );
+    }
+
+    #[test]
+    fn settings_written_before_a_field_existed_read_back_with_defaults() {
+        let settings: TenantSettings = serde_json::from_str(
+            r#"{"accessTokenTtlSeconds": 60, "passwordPolicy": {"minLength": 10}}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.access_token_ttl_seconds, 60);
+        assert_eq!(settings.password_policy.min_length, 10);
+        assert_eq!(settings.password_policy.max_length, 128);
+        assert!(!settings.password_policy.require_digit);
+        assert_eq!(settings.email_verification, EmailVerification::Optional);
+        assert_eq!(settings.reset_token_ttl_seconds, 1800);
+        assert_eq!(settings.lockout, Lockout::default());
+    }
+
+    #[test]
+    fn email_verification_is_lower_case_in_json() {
+        let json = serde_json::to_value(TenantSettings {
+            email_verification: EmailVerification::Required,
+            ..TenantSettings::default()
+        })
+        .unwrap();
+        assert_eq!(json["emailVerification"], "required");
     }
 
     #[test]

@@ -75,9 +75,9 @@ impl Admin {
         let email = v.check("email", Email::parse(&input.email));
         let password = match input.password {
             Some(p) => v
-                .check(
+                .check_all(
                     "password",
-                    Password::parse_new(p, &tenant.settings().password_policy),
+                    Password::parse_new(p, &tenant.settings().password_policy, email.as_ref()),
                 )
                 .map(Some),
             None => Some(None),

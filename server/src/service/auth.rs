@@ -9,10 +9,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::audit::{Audit, AuditEvent, AuditKind};
+use super::credentials::Credentials;
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
 use super::tokens::{self, AccessClaims};
-use crate::domain::{DisplayName, Email, Password, Role, Secret, SessionId, UserId, Validator};
+use crate::domain::{
+    DisplayName, Email, EmailVerification, Password, Role, Secret, SessionId, UserId, Validator,
+};
 use crate::error::{Error, Result};
 use crate::store::sessions::Session;
 use crate::store::users::User;
@@ -53,6 +56,8 @@ pub struct Auth {
     hasher: Arc<PasswordHasher>,
     audit: Arc<Audit>,
     reuse_grace: Duration,
+    /// Registration mails the verification link through it.
+    credentials: Arc<Credentials>,
 }
 
 /// User agents are client-chosen text of any length; keep a useful prefix.
@@ -64,12 +69,14 @@ impl Auth {
         hasher: Arc<PasswordHasher>,
         audit: Arc<Audit>,
         reuse_grace: Duration,
+        credentials: Arc<Credentials>,
     ) -> Self {
         Self {
             db,
             hasher,
             audit,
             reuse_grace,
+            credentials,
         }
     }
 
@@ -80,9 +87,9 @@ impl Auth {
         }
         let mut v = Validator::default();
         let email = v.check("email", Email::parse(&input.email));
-        let password = v.check(
+        let password = v.check_all(
             "password",
-            Password::parse_new(input.password, &settings.password_policy),
+            Password::parse_new(input.password, &settings.password_policy, email.as_ref()),
         );
         let name = v.check("name", DisplayName::parse_optional(input.name.as_deref()));
         v.finish().map_err(Error::Validation)?;
@@ -111,6 +118,14 @@ impl Auth {
                 other => other.into(),
             })?;
         tracing::info!(user_id = %user.id, "user registered");
+        if settings.email_verification.mails_on_registration()
+            && let Err(e) = self.credentials.send_verification(tenant, &user).await
+        {
+            // The account exists; failing the request now would only make
+            // the client retry into `email_taken`. The user can ask for a
+            // new link with `/auth/resend-verification`.
+            tracing::error!(user_id = %user.id, error = %e, "verification mail not issued");
+        }
         Ok(user)
     }
 
@@ -160,6 +175,11 @@ impl Auth {
                 )
                 .await;
             return Err(Error::AccountDisabled);
+        }
+        if tenant.settings().email_verification == EmailVerification::Required
+            && !user.email_verified
+        {
+            return Err(Error::EmailNotVerified);
         }
         record_user(user.id);
         let pair = self.open_session(tenant, &user, &client).await?;

@@ -40,8 +40,9 @@ pub async fn run(
         .or(generated_password.as_ref())
         .map(|p| p.expose().clone())
         .unwrap_or_default();
-    let password = Password::parse_new(password_text, &PasswordPolicy::default())
-        .map_err(|m| Error::Internal(format!("bootstrap admin password {m}")))?;
+    let password =
+        Password::parse_new(password_text, &PasswordPolicy::default(), Some(admin_email))
+            .map_err(|m| Error::Internal(format!("bootstrap admin password {}", m.join("; "))))?;
     let hash = hasher.hash(&password).await?;
 
     let now = Utc::now();

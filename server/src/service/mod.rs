@@ -7,7 +7,9 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
+pub mod credentials;
 pub mod keys;
+pub mod mail;
 pub mod master_key;
 pub mod passwords;
 pub mod platform;
@@ -31,4 +33,5 @@ pub struct Services {
     pub platform: platform::Platform,
     pub audit: Arc<audit::Audit>,
     pub hasher: Arc<passwords::PasswordHasher>,
+    pub credentials: Arc<credentials::Credentials>,
 }

@@ -1,4 +1,11 @@
-//! Access tokens (JWT, `typ: at+jwt`, RFC 9068) and opaque refresh tokens.
+//! Access tokens (JWT, `typ: at+jwt`, RFC 9068), opaque refresh tokens,
+//! and the opaque single-use tokens mailed to users (password reset, email
+//! verification).
+//!
+//! The three kinds never stand in for one another: access tokens are JWTs
+//! checked by signature and `typ`; refresh tokens are looked up by SHA-256
+//! in `refresh_tokens`; mailed tokens by SHA-256 of `{kind}:{token}` in
+//! `user_tokens`, with the kind in the query too.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,6 +20,7 @@ use uuid::Uuid;
 use super::keys::{KeyRing, Signer};
 use crate::domain::{Secret, SessionId};
 use crate::error::{Error, Result};
+use crate::store::user_tokens::UserTokenKind;
 use crate::store::users::User;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 
@@ -31,6 +39,10 @@ pub struct AccessClaims {
     pub sid: Uuid,
     pub roles: Vec<String>,
     pub email: String,
+    /// Whether the user has followed a verification link. Absent from
+    /// tokens issued before it existed, which read as `false`.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// Who a token is checked against: the tenant's issuer, audience and keys.
@@ -58,6 +70,7 @@ pub fn issue_access_token(
         sid: session.0,
         roles: user.roles.clone(),
         email: user.email.clone(),
+        email_verified: user.email_verified,
     };
     let signing = &verifier.keys.signing;
     let mut header = Header::new(signing.algorithm);
@@ -140,11 +153,7 @@ pub fn unverified_issuer(token: &str) -> Option<String> {
 /// A new refresh token (256 random bits, base64url) and the hash under
 /// which it is stored.
 pub fn new_refresh_token() -> Result<(Secret<String>, String)> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::Internal("system random generator failed".into()))?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = random_token()?;
     let hash = hash_refresh_token(&token);
     Ok((Secret::new(token), hash))
 }
@@ -152,9 +161,35 @@ pub fn new_refresh_token() -> Result<(Secret<String>, String)> {
 /// Hex SHA-256. A fast hash is right here: the token has 256 bits of
 /// entropy, so there is nothing to brute-force, and refresh is a hot path.
 pub fn hash_refresh_token(token: &str) -> String {
+    hex_sha256(token.as_bytes())
+}
+
+/// A new mailed token of `kind` (256 random bits, base64url) and the hash
+/// under which it is stored.
+pub fn new_user_token(kind: UserTokenKind) -> Result<(Secret<String>, String)> {
+    let token = random_token()?;
+    let hash = hash_user_token(kind, &token);
+    Ok((Secret::new(token), hash))
+}
+
+/// Hex SHA-256 of `{kind}:{token}`: the kind is part of what is hashed, so
+/// even a lookup in the wrong place could not match a token of another kind.
+pub fn hash_user_token(kind: UserTokenKind, token: &str) -> String {
+    hex_sha256(format!("{}:{token}", kind.as_str()).as_bytes())
+}
+
+fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Internal("system random generator failed".into()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn hex_sha256(input: &[u8]) -> String {
     use std::fmt::Write;
     let mut hex = String::with_capacity(64);
-    for byte in digest(&SHA256, token.as_bytes()).as_ref() {
+    for byte in digest(&SHA256, input).as_ref() {
         // Writing to a String cannot fail.
         let _ = write!(hex, "{byte:02x}");
     }
@@ -173,5 +208,20 @@ mod tests {
         assert_eq!(a.expose().len(), 43);
         assert_eq!(hash_a.len(), 64);
         assert_eq!(hash_refresh_token(a.expose()), hash_a);
+    }
+
+    #[test]
+    fn user_token_hashes_depend_on_the_kind() {
+        let (token, hash) = new_user_token(UserTokenKind::PasswordReset).unwrap();
+        assert_eq!(token.expose().len(), 43);
+        assert_eq!(
+            hash_user_token(UserTokenKind::PasswordReset, token.expose()),
+            hash
+        );
+        assert_ne!(
+            hash_user_token(UserTokenKind::EmailVerification, token.expose()),
+            hash
+        );
+        assert_ne!(hash_refresh_token(token.expose()), hash);
     }
 }

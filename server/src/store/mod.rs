@@ -8,6 +8,7 @@ pub mod keys;
 pub mod sessions;
 pub mod tenants;
 pub mod throttle;
+pub mod user_tokens;
 pub mod users;
 
 use std::time::Duration;

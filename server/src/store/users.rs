@@ -196,3 +196,40 @@ pub async fn set_locked_until(
         .await?;
     Ok(())
 }
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    id: UserId,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::PasswordHash,
+            Expr::value(password_hash.to_owned()),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::TenantId.eq(tenant.0))
+        .filter(user::Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records that the user proved they read mail at their address.
+pub async fn mark_email_verified(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailVerified, Expr::value(true))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::TenantId.eq(tenant.0))
+        .filter(user::Column::Id.eq(id.0))
+        .filter(user::Column::EmailVerified.eq(false))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -130,6 +130,65 @@ impl TestApp {
             .expect("request")
     }
 
+    /// POST with a Bearer token and an optional JSON body.
+    pub async fn post_bearer(&self, path: &str, token: &str, body: Option<&Value>) -> Response {
+        let request = self.client.post(self.url(path)).bearer_auth(token);
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
+        request.send().await.expect("request")
+    }
+
+    pub async fn forgot_password(&self, tenant: &str, email: &str) -> Response {
+        self.post_json(
+            &format!("/t/{tenant}/auth/forgot-password"),
+            &json!({ "email": email }),
+        )
+        .await
+    }
+
+    pub async fn reset_password(&self, tenant: &str, token: &str, password: &str) -> Response {
+        self.post_json(
+            &format!("/t/{tenant}/auth/reset-password"),
+            &json!({ "token": token, "password": password }),
+        )
+        .await
+    }
+
+    /// Logs in with an explicit password; returns the raw answer.
+    pub async fn login_with(&self, tenant: &str, email: &str, password: &str) -> Response {
+        self.post_json(
+            &format!("/t/{tenant}/auth/login"),
+            &json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Asserts that neither the access nor the refresh token of these
+    /// sessions works any more.
+    pub async fn assert_signed_out(&self, tenant: &str, sessions: &[&Tokens]) {
+        for tokens in sessions {
+            let me = self
+                .get_bearer(&format!("/t/{tenant}/me"), &tokens.access)
+                .await;
+            assert_problem(me, StatusCode::UNAUTHORIZED, "invalid_token").await;
+            let refresh = self.refresh(tenant, &tokens.refresh).await;
+            assert_problem(refresh, StatusCode::UNAUTHORIZED, "invalid_token").await;
+        }
+    }
+
+    /// Disables a user straight in the database (the admin API comes later).
+    pub async fn disable_user(&self, email: &str) {
+        self.services
+            .db
+            .execute_unprepared(&format!(
+                "UPDATE users SET disabled = TRUE WHERE email = '{email}'"
+            ))
+            .await
+            .expect("disable user");
+    }
+
     pub async fn register(&self, tenant: &str, email: &str) -> Value {
         let response = self
             .post_json(
@@ -337,4 +396,14 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status.as_u16(), "{body}");
     body
+}
+
+/// The claims of a JWT, read without checking it.
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims json")
 }

@@ -7,11 +7,18 @@
 
 mod admin;
 mod bearer;
+mod change_password;
 mod errors;
 mod flows;
 mod helpers;
 mod isolation;
+mod mail;
+mod pages;
+mod password_policy;
+mod password_reset;
 mod platform;
 mod refresh;
+mod smtp;
 mod startup;
+mod verification;
 mod wellknown;
