@@ -2,6 +2,7 @@
 //! module uses them; migrations declare their own identifiers.
 
 pub mod audit_event;
+pub mod dashboard_session;
 pub mod login_throttle;
 pub mod refresh_token;
 pub mod session;

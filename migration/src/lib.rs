@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_core;
 mod m20261123_000002_audit;
 mod m20261123_000003_password_lifecycle;
+mod m20261123_000004_dashboard_sessions;
 mod m20261123_000005_lockout;
 
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_audit::Migration),
             Box::new(m20261123_000003_password_lifecycle::Migration),
+            Box::new(m20261123_000004_dashboard_sessions::Migration),
             Box::new(m20261123_000005_lockout::Migration),
         ]
     }

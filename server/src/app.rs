@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::service::Services;
@@ -19,8 +18,11 @@ use crate::service::audit::Audit;
 use crate::service::auth::Auth;
 use crate::service::bootstrap::{self, Bootstrapped};
 use crate::service::credentials::Credentials;
+use crate::service::housekeeping;
+use crate::service::limits::RateLimiters;
 use crate::service::mail::Mailer;
 use crate::service::master_key::MasterKey;
+use crate::service::metrics::Metrics;
 use crate::service::passwords::PasswordHasher;
 use crate::service::platform::Platform;
 use crate::service::sessions::Sessions;
@@ -30,8 +32,11 @@ use crate::store;
 /// How long in-flight requests get to finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How often idle rate-limit keys are forgotten.
+const LIMITS_JANITOR_EVERY: Duration = Duration::from_secs(30);
+
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     services: Arc<Services>,
     /// Set on the first start of a fresh database.
@@ -79,11 +84,13 @@ pub async fn open(config: Config) -> anyhow::Result<Opened> {
     .await?;
     let audit = Arc::new(Audit::new(db.clone()));
     let mailer = Arc::new(Mailer::start(&config)?);
+    let limits = Arc::new(RateLimiters::default());
     let credentials = Arc::new(Credentials::new(
         db.clone(),
         Arc::clone(&hasher),
         mailer,
         Arc::clone(&audit),
+        Arc::clone(&limits),
     ));
     let config = Arc::new(config);
     let services = Arc::new(Services {
@@ -93,9 +100,15 @@ pub async fn open(config: Config) -> anyhow::Result<Opened> {
             Arc::clone(&audit),
             config.refresh_reuse_grace,
             Arc::clone(&credentials),
+            Arc::clone(&limits),
         ),
         sessions: Sessions::new(db.clone(), Arc::clone(&audit)),
-        admin: Admin::new(db.clone(), Arc::clone(&hasher), Arc::clone(&audit)),
+        admin: Admin::new(
+            db.clone(),
+            Arc::clone(&hasher),
+            Arc::clone(&audit),
+            Arc::clone(&credentials),
+        ),
         platform: Platform::new(db.clone(), Arc::clone(&tenants), Arc::clone(&audit)),
         audit,
         tenants,
@@ -103,6 +116,8 @@ pub async fn open(config: Config) -> anyhow::Result<Opened> {
         db,
         config,
         credentials,
+        limits,
+        metrics: Metrics::default(),
     });
     Ok(Opened {
         services,
@@ -115,17 +130,14 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
         let opened = open(config).await?;
-        let acceptor = TcpListener::bind(listen)
-            .into_acceptor()
+        let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (PORTCULLIS_LISTEN)"))?;
-        let addr = acceptor
+        let addr = listener
             .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
             .context("the listener has no address")?;
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             services: opened.services,
             bootstrapped: opened.bootstrapped,
@@ -143,20 +155,27 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests
     /// finish (up to a grace period) and closes the database pool.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        let pruner = self
-            .services
-            .audit
-            .spawn_pruner(self.services.config.audit_retention);
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) {
+        let housekeeping = housekeeping::spawn(
+            self.services.db.clone(),
+            self.services.config.audit_retention,
+        );
+        let janitor = self.services.limits.spawn_janitor(LIMITS_JANITOR_EVERY);
         let app = crate::api::app(Arc::clone(&self.services));
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
-            .await;
-        pruner.abort();
+        let request_timeout = self.services.config.request_timeout;
+        crate::http_server::serve(
+            self.listener,
+            app,
+            shutdown,
+            request_timeout,
+            SHUTDOWN_GRACE,
+        )
+        .await;
+        housekeeping.abort();
+        janitor.abort();
         if let Err(e) = self.services.db.clone().close().await {
             tracing::warn!(error = %e, "closing the database");
         }
-        result
     }
 }
 

@@ -7,10 +7,11 @@
 //! key is an error, so a typo cannot silently fall back to a default.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use lettre::message::Mailbox;
 
 use crate::domain::{Email, Secret};
@@ -61,6 +62,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "mail_from",
         "sender of password-reset and verification mail",
     ),
+    (
+        "trusted_proxies",
+        "comma-separated CIDRs whose `X-Forwarded-For` is believed",
+    ),
+    (
+        "request_timeout_secs",
+        "longest the body may take to arrive, and the handler after it",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -91,6 +100,12 @@ pub struct Config {
     pub smtp_url: Option<Secret<String>>,
     /// The `From` of every mail.
     pub mail_from: Mailbox,
+    /// Peers allowed to say who the client is in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Longest a body may take to arrive (then 408: a slow client) and a
+    /// handler may run after it (then 503: a slow server); a bound on what
+    /// one connection can hold.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +248,19 @@ impl Config {
         if let Some(url) = smtp_url {
             check_smtp_url(url).map_err(|m| invalid("smtp_url", m))?;
         }
+        let trusted_proxies = raw
+            .get("trusted_proxies")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_cidr)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| invalid("trusted_proxies", &m))?;
+        let request_timeout_secs: u64 = raw.parse("request_timeout_secs", 30)?;
+        if !(1..=600).contains(&request_timeout_secs) {
+            return Err(invalid("request_timeout_secs", "must be between 1 and 600"));
+        }
         let mail_from = raw
             .get("mail_from")
             .unwrap_or("Portcullis <no-reply@localhost>")
@@ -262,8 +290,17 @@ impl Config {
             audit_retention: Duration::from_secs(audit_retention_days * 24 * 3600),
             smtp_url: smtp_url.map(|u| Secret::new(u.to_owned())),
             mail_from,
+            trusted_proxies,
+            request_timeout: Duration::from_secs(request_timeout_secs),
         })
     }
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or one address (a /32 or /128).
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or CIDR like 10.0.0.0/8"))
 }
 
 /// An SMTP URL the mailer can use. The message never repeats the URL: it

@@ -39,10 +39,18 @@ pub enum Error {
     /// 409 `email_taken`: the tenant already has this (normalised) email.
     #[error("email taken")]
     EmailTaken,
-    /// 503 `unavailable`: the database cannot be reached or the server is
-    /// overloaded; retrying later may work.
+    /// 503 `unavailable` with `Retry-After`: the database cannot be
+    /// reached or the server is overloaded; retrying later may work.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// 429 `rate_limited` with `Retry-After` and `RateLimit-*`: a rate
+    /// limit of the tenant is used up for this key (IP, email, session).
+    #[error("rate limited")]
+    RateLimited(Throttled),
+    /// 429 `account_locked` with `Retry-After`: too many failed logins for
+    /// this email; refused whatever the password until the lock ends.
+    #[error("account locked")]
+    AccountLocked { retry_after_secs: u64 },
     /// 500 `internal`: a bug or corrupt data. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -60,6 +68,15 @@ pub enum Error {
     /// correct password.
     #[error("email not verified")]
     EmailNotVerified,
+}
+
+/// Which limit refused a request, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// The limit's `max`: requests allowed per its period.
+    pub limit: u32,
+    /// Whole seconds until one more request would be allowed.
+    pub retry_after_secs: u64,
 }
 
 impl Error {

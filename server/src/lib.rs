@@ -6,8 +6,10 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod http_server;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -156,12 +156,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("  API            {public_url}/t/default/...  (tenants: system, default)");
     println!("  Swagger UI     {public_url}/docs/");
     println!("  OpenAPI        {public_url}/openapi.json");
+    println!("  Dashboard      {public_url}/dashboard  (sign in with tenant `system`)");
     if app.master_key_created {
         println!("  Master key     generated into the data directory (keep it safe; back it up)");
     }
     print_bootstrap(app.bootstrapped.as_ref());
     println!();
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(shutdown_signal()).await;
     Ok(())
 }
 
@@ -172,7 +173,8 @@ fn print_bootstrap(bootstrapped: Option<&Bootstrapped>) {
         return;
     };
     println!();
-    println!("  First start: created the platform superadmin in tenant `system`:");
+    println!("  First start: created the platform superadmin; sign in to the dashboard with");
+    println!("    tenant    system");
     println!("    email     {}", boot.admin_email);
     match &boot.generated_password {
         Some(password) => {

@@ -1,6 +1,10 @@
 //! `cargo xtask <task>`: the project's chores, in plain Rust.
 //!
 //! - `openapi [--check]`: write `openapi/openapi.json`, or fail if it is stale.
+//! - `bench [--pg URL] [--users N] [--duration S] [--runs N]`: load-test a
+//!   release build and write `BENCHMARKS.md` (see `bench/mod.rs`).
+
+mod bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +13,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("openapi") => openapi(args.iter().any(|a| a == "--check")),
-        _ => Err(anyhow::anyhow!("usage: cargo xtask openapi [--check]")),
+        Some("bench") => bench::run(&args[1..]),
+        _ => Err(anyhow::anyhow!(
+            "usage: cargo xtask openapi [--check] | cargo xtask bench [--help]"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,7 +30,8 @@ pub struct AdminApi;
 #[oai(rename_all = "camelCase")]
 struct CreateUserRequest {
     email: String,
-    /// Optional: without one the account cannot log in until a password is set.
+    /// Optional: without one the user is mailed a link to choose it (valid
+    /// as long as a verification link, default 24 h) and cannot log in until then.
     password: Option<String>,
     name: Option<String>,
     /// Role names (`[a-z][a-z0-9_-]{0,31}`); `user` is always added.
@@ -47,6 +48,9 @@ struct UpdateUserRequest {
     roles: Option<Vec<String>>,
     /// Disabling revokes every session at once; re-enabling revives none.
     disabled: Option<bool>,
+    /// `false` lifts a lockout (after too many failed logins) and forgets
+    /// the failures; `true` is refused (use `disabled`).
+    locked: Option<bool>,
 }
 
 #[derive(ApiResponse)]
@@ -182,6 +186,7 @@ impl AdminApi {
             },
             roles: body.roles,
             disabled: body.disabled,
+            locked: body.locked,
         };
         let user = services
             .admin

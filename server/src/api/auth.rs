@@ -147,6 +147,7 @@ impl AuthApi {
         /// The tenant's slug.
         tenant: Path<String>,
         body: JsonBody<RegisterRequest>,
+        req: &Request,
     ) -> ApiResult<RegisterResponse> {
         let tenant = services.tenants.resolve(&tenant).await?;
         let JsonBody(body) = body;
@@ -159,6 +160,7 @@ impl AuthApi {
                     password: body.password,
                     name: body.name,
                 },
+                &client_info(req),
             )
             .await?;
         Ok(RegisterResponse::Created(Json(user.into())))
@@ -325,12 +327,13 @@ impl AuthApi {
         services: Data<&Arc<Services>>,
         tenant: Path<String>,
         body: JsonBody<ForgotPasswordRequest>,
+        req: &Request,
     ) -> ApiResult<AcceptedResponse> {
         let context = services.tenants.resolve(&tenant).await?;
         let JsonBody(body) = body;
         services
             .credentials
-            .forgot_password(&context, &body.email)
+            .forgot_password(&context, &body.email, &client_info(req))
             .await?;
         Ok(AcceptedResponse::Accepted(Json(Accepted::new(
             FORGOT_PASSWORD_MESSAGE,

@@ -4,15 +4,18 @@
 mod admin;
 mod auth;
 mod body;
+mod client_ip;
+mod cors;
 mod docs;
 mod me;
 mod middleware;
 mod models;
 mod ops;
-mod pages;
+pub(crate) mod pages;
 mod platform;
 mod problem;
-mod request;
+pub(crate) mod request;
+mod security_headers;
 mod settings;
 mod wellknown;
 
@@ -60,8 +63,18 @@ Portcullis is a multi-tenant identity server. Each tenant, addressed by its slug
 `email_not_verified` 403 (login, when the tenant requires verification), \
 `signup_disabled` 403, `not_found` 404, `tenant_not_found` 404, `email_taken` 409, \
 `invalid_reset_token` 400, `invalid_verification_token` 400, \
-`payload_too_large` 413, `unsupported_media_type` 415, `internal` 500, `unavailable` 503. \
-401 answers to Bearer routes carry `WWW-Authenticate: Bearer` (RFC 6750).
+`request_timeout` 408, `payload_too_large` 413, `unsupported_media_type` 415, \
+`rate_limited` 429, `account_locked` 429, `internal` 500, `unavailable` 503. \
+401 answers to Bearer routes carry `WWW-Authenticate: Bearer` (RFC 6750); 429 and 503 carry \
+`Retry-After`, and `rate_limited` also `RateLimit-Limit`, `RateLimit-Remaining` and \
+`RateLimit-Reset`.
+
+**Abuse protection**: per-tenant rate limits (`settings.rateLimits`: login per IP and per \
+email, register per IP, forgot-password per IP and per email, refresh per session, and all \
+`/t/{tenant}` requests per IP), counted per server process; account lockout \
+(`settings.lockout`) stored in the database. Email-keyed limits and lockout apply whether or \
+not the account exists. The client IP is the socket peer unless it is a trusted proxy \
+(`PORTCULLIS_TRUSTED_PROXIES`). CORS follows the tenant's `corsOrigins`.
 
 **Tokens**: access tokens are JWTs (`typ: at+jwt`, EdDSA) signed with the tenant's key and \
 verifiable from `/t/{tenant}/.well-known/jwks.json` alone; claims `iss` \
@@ -134,9 +147,22 @@ pub fn app(services: Arc<Services>) -> impl Endpoint {
             get(pages::verify_form).post(pages::verify_submit),
         )
         .at(pages::STYLESHEET_PATH, get(pages::stylesheet))
-        .data(services)
+        .nest("/dashboard", crate::dashboard::routes())
+        // The handler's time starts once its body is in: a slow body is
+        // the client's fault (408 from limit_body), a slow handler ours (503).
+        .around(middleware::timeout)
         .around(middleware::limit_body)
         .with(CatchPanic::new().with_handler(problem::panic_response))
         .catch_all_error(problem::catch_all)
+        // Boxing cuts the nested middleware types short; without it they
+        // outgrow the compiler's recursion limit.
+        .boxed()
+        .around(middleware::limit_tenant_requests)
+        .around(cors::apply)
+        .boxed()
+        .around(security_headers::apply)
+        .around(client_ip::resolve)
         .around(middleware::trace)
+        // Outermost, so every layer above can read the services.
+        .data(services)
 }

@@ -39,7 +39,7 @@ impl From<StoredUser> for User {
             roles: user.roles,
             email_verified: user.email_verified,
             disabled: user.disabled,
-            locked: false,
+            locked: user.locked_until.is_some_and(|until| until > Utc::now()),
             created_at: user.created_at,
             updated_at: user.updated_at,
         }

@@ -1,9 +1,10 @@
-//! `/health` and `/ready`, for load balancers and orchestrators.
+//! `/health`, `/ready` and `/metrics`, for load balancers, orchestrators
+//! and monitoring.
 
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
@@ -43,5 +44,17 @@ impl OpsApi {
         Ok(Json(Status {
             status: "ready".into(),
         }))
+    }
+
+    /// Metrics in the Prometheus text format
+    ///
+    /// `portcullis_http_responses_total{class}`, `portcullis_http_429_total`,
+    /// `portcullis_http_503_total`, `portcullis_rate_limit_keys` (keys the
+    /// in-process rate limiters track; idle ones are forgotten every 30 s)
+    /// and `portcullis_uptime_seconds`. Per process. Unauthenticated and
+    /// free of user data; expose it to your monitoring network only.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self, services: Data<&Arc<Services>>) -> PlainText<String> {
+        PlainText(services.metrics.render(services.limits.tracked_keys()))
     }
 }

@@ -260,6 +260,11 @@ fn error_page(tenant: Option<&TenantContext>, err: Error) -> Response {
             "Not found",
             "There is nothing at this address.",
         ),
+        Error::RateLimited(_) | Error::AccountLocked { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "There were too many attempts from here. Please wait a little and try again.",
+        ),
         Error::Unavailable(reason) => {
             tracing::warn!(%reason, "service unavailable");
             (
@@ -288,7 +293,9 @@ fn error_page(tenant: Option<&TenantContext>, err: Error) -> Response {
     )
 }
 
-fn render(status: StatusCode, page: &impl Template) -> Response {
+/// A page with the security headers every HTML answer carries (the
+/// dashboard's too).
+pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
     let (status, body) = match page.render() {
         Ok(body) => (status, body),
         Err(e) => {

@@ -76,6 +76,10 @@ impl Problem {
     }
 }
 
+/// `Retry-After` of a 503: long enough for a login burst or a database
+/// failover to pass, short enough not to turn users away for long.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// `WWW-Authenticate` for a request that sent no Bearer token (RFC 6750 §3).
 const BEARER: &str = "Bearer";
 /// `WWW-Authenticate` for a Bearer token that was sent but is not valid.
@@ -115,12 +119,39 @@ pub enum ErrorResponse {
     /// `unsupported_media_type`: a body that is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
+    /// `rate_limited`: a rate limit of the tenant is used up (per client IP,
+    /// per email or per session; see the tenant's `rateLimits`), with
+    /// `RateLimit-Limit`, `RateLimit-Remaining: 0` and `RateLimit-Reset`.
+    /// `account_locked`: too many failed logins for this email; logins are
+    /// refused whatever the password until the lock ends or an admin lifts it.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds until a retry may succeed.
+        #[oai(header = "Retry-After")]
+        u64,
+        /// The limit's requests per period (`rate_limited` only).
+        #[oai(header = "RateLimit-Limit")]
+        Option<u32>,
+        /// Requests left in the current period: 0 (`rate_limited` only).
+        #[oai(header = "RateLimit-Remaining")]
+        Option<u32>,
+        /// Seconds until a request is allowed again (`rate_limited` only).
+        #[oai(header = "RateLimit-Reset")]
+        Option<u64>,
+    ),
     /// `internal`: a fault on our side; the detail is in our logs only.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// `unavailable`: the database is unreachable; retry later.
+    /// `unavailable`: the database is unreachable, or more logins arrived
+    /// than password hashing can take right now; retry after `Retry-After`.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 impl From<Error> for ErrorResponse {
@@ -182,12 +213,40 @@ impl From<Error> for ErrorResponse {
             ))),
             Error::Unavailable(reason) => {
                 tracing::warn!(%reason, "service unavailable");
-                Self::Unavailable(Json(Problem::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "The service is temporarily unavailable; retry later.",
-                )))
+                Self::Unavailable(
+                    Json(Problem::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "The service is temporarily unavailable; retry later.",
+                    )),
+                    UNAVAILABLE_RETRY_AFTER_SECS,
+                )
             }
+            Error::RateLimited(throttled) => Self::TooManyRequests(
+                Json(Problem::new(
+                    S::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "Too many requests; retry in {} s.",
+                        throttled.retry_after_secs
+                    ),
+                )),
+                throttled.retry_after_secs,
+                Some(throttled.limit),
+                Some(0),
+                Some(throttled.retry_after_secs),
+            ),
+            Error::AccountLocked { retry_after_secs } => Self::TooManyRequests(
+                Json(Problem::new(
+                    S::TOO_MANY_REQUESTS,
+                    "account_locked",
+                    "Too many failed logins for this account; try again later or ask an administrator to unlock it.",
+                )),
+                retry_after_secs,
+                None,
+                None,
+                None,
+            ),
             Error::Internal(reason) => {
                 tracing::error!(%reason, "internal error");
                 Self::Internal(Json(internal()))

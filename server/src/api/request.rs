@@ -6,6 +6,7 @@ use poem::http::header;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 
+use super::client_ip::ClientIp;
 use crate::service::auth::ClientInfo;
 
 /// An access token from `Authorization: Bearer ...`.
@@ -22,14 +23,11 @@ impl BearerAuth {
 /// The refresh cookie's name; scoped by its `Path` to one tenant.
 pub const REFRESH_COOKIE: &str = "portcullis_refresh";
 
-/// The client as far as the socket tells. (Trusted-proxy handling of
-/// `X-Forwarded-For` comes with the abuse-protection work.)
+/// The client: its address as [`super::client_ip`] resolved it, and its
+/// user agent.
 pub fn client_info(req: &Request) -> ClientInfo {
     ClientInfo {
-        ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|addr| addr.ip().to_canonical().to_string()),
+        ip: req.extensions().get::<ClientIp>().map(|c| c.0),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -40,13 +38,18 @@ pub fn client_info(req: &Request) -> ClientInfo {
 
 /// The refresh token from the cookie, if the request carries one.
 pub fn refresh_cookie(req: &Request) -> Option<String> {
+    cookie(req, REFRESH_COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries a non-empty one.
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
         .filter(|value| !value.is_empty())
 }

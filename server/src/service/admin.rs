@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::audit::{Audit, AuditEvent, AuditKind};
 use super::authz::Actor;
+use super::credentials::Credentials;
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
 use crate::domain::{DisplayName, Email, Page, Password, Role, SessionId, UserId, Validator};
@@ -34,17 +35,32 @@ pub struct UserChanges {
     pub name: Option<Option<String>>,
     pub roles: Option<Vec<String>>,
     pub disabled: Option<bool>,
+    /// Only `false` is accepted: it lifts a lockout. (Blocking an account
+    /// is what `disabled` is for.)
+    pub locked: Option<bool>,
 }
 
 pub struct Admin {
     db: DatabaseConnection,
     hasher: Arc<PasswordHasher>,
     audit: Arc<Audit>,
+    /// Mails users created without a password a link to choose one.
+    credentials: Arc<Credentials>,
 }
 
 impl Admin {
-    pub fn new(db: DatabaseConnection, hasher: Arc<PasswordHasher>, audit: Arc<Audit>) -> Self {
-        Self { db, hasher, audit }
+    pub fn new(
+        db: DatabaseConnection,
+        hasher: Arc<PasswordHasher>,
+        audit: Arc<Audit>,
+        credentials: Arc<Credentials>,
+    ) -> Self {
+        Self {
+            db,
+            hasher,
+            audit,
+            credentials,
+        }
     }
 
     pub async fn list_users(
@@ -64,7 +80,7 @@ impl Admin {
     }
 
     /// Creates a user. Without a password the account cannot log in until
-    /// one is set.
+    /// one is set: the user is mailed a link to choose it.
     pub async fn create_user(
         &self,
         actor: &Actor,
@@ -125,6 +141,14 @@ impl Admin {
                     ),
             )
             .await;
+        if user.password_hash.is_none()
+            && let Err(e) = self.credentials.send_invitation(tenant, &user).await
+        {
+            // The account exists; an admin can have the link sent again
+            // through forgot-password. Failing now would only invite a
+            // retry into `email_taken`.
+            tracing::error!(user_id = %user.id, error = %e, "invitation not issued");
+        }
         Ok(user)
     }
 
@@ -148,6 +172,14 @@ impl Admin {
             Some(roles) => v.check("roles", parse_roles(roles)).map(Some),
             None => Some(None),
         };
+        if changes.locked == Some(true) {
+            v.check::<()>(
+                "locked",
+                Err(
+                    "can only be set to false (to unlock); set disabled to block an account".into(),
+                ),
+            );
+        }
         v.finish().map_err(Error::Validation)?;
         let (Some(name), Some(roles)) = (name, roles) else {
             return Err(Error::Internal("validator passed without values".into()));
@@ -175,6 +207,15 @@ impl Admin {
             user.disabled = disabled;
         }
         user.updated_at = Utc::now();
+        let unlock = changes.locked == Some(false);
+        let unlocked = unlock
+            && store::throttle::clear(&txn, tenant.id(), &user.email).await?
+            && before
+                .locked_until
+                .is_some_and(|until| until > user.updated_at);
+        if unlock {
+            user.locked_until = None;
+        }
         store::users::update(&txn, &user).await?;
         let newly_disabled = user.disabled && !before.disabled;
         if newly_disabled {
@@ -203,6 +244,9 @@ impl Admin {
                 AuditKind::UserEnabled
             };
             self.audit.record(event(kind)).await;
+        }
+        if unlocked {
+            self.audit.record(event(AuditKind::AccountUnlocked)).await;
         }
         if before.name != user.name {
             self.audit
@@ -266,6 +310,27 @@ impl Admin {
             )
             .await;
         Ok(())
+    }
+
+    /// Revokes every live session of the user (signs them out everywhere).
+    pub async fn revoke_user_sessions(
+        &self,
+        actor: &Actor,
+        tenant: &TenantContext,
+        id: UserId,
+    ) -> Result<u64> {
+        self.get_user(tenant, id).await?;
+        let revoked = store::sessions::revoke_all(&self.db, tenant.id(), id, Utc::now()).await?;
+        self.audit
+            .record(
+                AuditEvent::new(AuditKind::SessionRevoked, tenant.id())
+                    .actor(actor.user_id)
+                    .subject(id)
+                    .client(&actor.client)
+                    .detail(json!({"sessionsRevoked": revoked})),
+            )
+            .await;
+        Ok(revoked)
     }
 
     pub async fn audit_events(

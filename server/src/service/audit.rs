@@ -1,8 +1,6 @@
 //! The audit log: one record per security event. Recording never fails
 //! the request it describes: a write error is logged and dropped.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use serde_json::Value;
 
@@ -35,10 +33,12 @@ pub enum AuditKind {
     TenantUpdated,
     TenantDeleted,
     KeyRotated,
+    AccountLocked,
+    AccountUnlocked,
 }
 
 impl AuditKind {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::RefreshReuseDetected,
@@ -59,6 +59,8 @@ impl AuditKind {
         Self::TenantUpdated,
         Self::TenantDeleted,
         Self::KeyRotated,
+        Self::AccountLocked,
+        Self::AccountUnlocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +85,8 @@ impl AuditKind {
             Self::TenantUpdated => "tenant.updated",
             Self::TenantDeleted => "tenant.deleted",
             Self::KeyRotated => "key.rotated",
+            Self::AccountLocked => "account.locked",
+            Self::AccountUnlocked => "account.unlocked",
         }
     }
 
@@ -152,7 +156,7 @@ impl Audit {
             kind: event.kind.as_str().to_owned(),
             actor: event.actor,
             subject: event.subject,
-            ip: event.client.and_then(|c| c.ip.clone()),
+            ip: event.client.and_then(|c| c.ip).map(|ip| ip.to_string()),
             user_agent: event.client.and_then(|c| c.user_agent.clone()),
             detail: event.detail,
         };
@@ -168,23 +172,5 @@ impl Audit {
         page: Page,
     ) -> Result<(Vec<AuditRecord>, u64)> {
         Ok(store::audit::page(&self.db, tenant, filter, page).await?)
-    }
-
-    /// Deletes events older than `retention`, now and then every hour, for
-    /// as long as the server runs.
-    pub fn spawn_pruner(&self, retention: Duration) -> tokio::task::JoinHandle<()> {
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                tick.tick().await;
-                let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
-                match store::audit::prune(&db, cutoff).await {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "pruned old audit events"),
-                    Err(e) => tracing::warn!(error = %e, "pruning audit events failed"),
-                }
-            }
-        })
     }
 }

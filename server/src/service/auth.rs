@@ -1,6 +1,7 @@
 //! The token flows: register, login, refresh (rotation and reuse
 //! detection), logout, logout-all, and authenticating a Bearer token.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use serde_json::json;
 
 use super::audit::{Audit, AuditEvent, AuditKind};
 use super::credentials::Credentials;
+use super::limits::{LimitKind, RateLimiters};
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
 use super::tokens::{self, AccessClaims};
@@ -24,7 +26,9 @@ use crate::store::{self, DatabaseConnection, StoreError};
 /// Where a request came from, recorded on sessions.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    pub ip: Option<String>,
+    /// The client's address: the socket peer, or what a trusted proxy
+    /// says in `X-Forwarded-For` (`api::client_ip`).
+    pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
 }
 
@@ -58,6 +62,7 @@ pub struct Auth {
     reuse_grace: Duration,
     /// Registration mails the verification link through it.
     credentials: Arc<Credentials>,
+    limits: Arc<RateLimiters>,
 }
 
 /// User agents are client-chosen text of any length; keep a useful prefix.
@@ -70,6 +75,7 @@ impl Auth {
         audit: Arc<Audit>,
         reuse_grace: Duration,
         credentials: Arc<Credentials>,
+        limits: Arc<RateLimiters>,
     ) -> Self {
         Self {
             db,
@@ -77,14 +83,26 @@ impl Auth {
             audit,
             reuse_grace,
             credentials,
+            limits,
         }
     }
 
-    pub async fn register(&self, tenant: &TenantContext, input: Registration) -> Result<User> {
+    pub async fn register(
+        &self,
+        tenant: &TenantContext,
+        input: Registration,
+        client: &ClientInfo,
+    ) -> Result<User> {
         let settings = tenant.settings();
         if !settings.signup_enabled || tenant.tenant.slug.is_system() {
             return Err(Error::SignupDisabled);
         }
+        self.limits.check_ip(
+            tenant.id(),
+            &settings.rate_limits,
+            LimitKind::RegisterPerIp,
+            client.ip,
+        )?;
         let mut v = Validator::default();
         let email = v.check("email", Email::parse(&input.email));
         let password = v.check_all(
@@ -129,8 +147,7 @@ impl Auth {
         Ok(user)
     }
 
-    /// Checks the password (the same argon2 work whether or not the
-    /// account exists) and opens a session.
+    /// Checks the credentials ([`Self::check_credentials`]) and opens a session.
     pub async fn login(
         &self,
         tenant: &TenantContext,
@@ -138,6 +155,36 @@ impl Auth {
         password: String,
         client: ClientInfo,
     ) -> Result<TokenPair> {
+        let user = self
+            .check_credentials(tenant, email, password, &client)
+            .await?;
+        let pair = self.open_session(tenant, &user, &client).await?;
+        self.audit
+            .record(
+                AuditEvent::new(AuditKind::LoginSucceeded, tenant.id())
+                    .actor(user.id)
+                    .subject(user.id)
+                    .client(&client),
+            )
+            .await;
+        tracing::info!("login succeeded");
+        Ok(pair)
+    }
+
+    /// The one credential check of every sign-in (API login and dashboard
+    /// sign-in alike): the password (the same argon2 work whether or not
+    /// the account exists), then whether the account may sign in at all.
+    /// Failures are audited here; opening a session is the caller's part.
+    /// Rate limits per IP and per email come first, then the lockout; both
+    /// apply to unknown emails alike, so neither tells whether an account
+    /// exists.
+    pub async fn check_credentials(
+        &self,
+        tenant: &TenantContext,
+        email: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<User> {
         let mut v = Validator::default();
         let email = v.check("email", Email::parse(email));
         let password = v.check("password", Password::parse_attempt(password));
@@ -145,6 +192,23 @@ impl Auth {
         let (Some(email), Some(password)) = (email, password) else {
             return Err(Error::Internal("validator passed without values".into()));
         };
+        let limits = &tenant.settings().rate_limits;
+        self.limits
+            .check_ip(tenant.id(), limits, LimitKind::LoginPerIp, client.ip)?;
+        self.limits.check(
+            tenant.id(),
+            limits,
+            LimitKind::LoginPerEmail,
+            email.as_str(),
+        )?;
+        let now = Utc::now();
+        let throttle = store::throttle::find(&self.db, tenant.id(), email.as_str()).await?;
+        if let Some(until) = throttle.and_then(|t| t.locked_until).filter(|u| *u > now) {
+            // No hashing: a locked email costs an attacker's flood nothing.
+            tracing::info!("login refused: locked");
+            let retry_after_secs = u64::try_from((until - now).num_seconds()).unwrap_or(0) + 1;
+            return Err(Error::AccountLocked { retry_after_secs });
+        }
         let user = store::users::find_by_email(&self.db, tenant.id(), &email).await?;
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let matches = self.hasher.verify(&password, stored_hash).await?;
@@ -152,10 +216,12 @@ impl Auth {
             Some(user) if matches => user,
             other => {
                 tracing::info!("login failed");
+                self.count_failure(tenant, &email, other.as_ref(), client, now)
+                    .await?;
                 // The email is recorded only when it names an account:
                 // otherwise the log would collect what people mistype.
                 let mut event = AuditEvent::new(AuditKind::LoginFailed, tenant.id())
-                    .client(&client)
+                    .client(client)
                     .detail(json!({"reason": "invalid_credentials"}));
                 if let Some(user) = other {
                     event = event.subject(user.id);
@@ -170,7 +236,7 @@ impl Auth {
                 .record(
                     AuditEvent::new(AuditKind::LoginFailed, tenant.id())
                         .subject(user.id)
-                        .client(&client)
+                        .client(client)
                         .detail(json!({"reason": "account_disabled"})),
                 )
                 .await;
@@ -181,18 +247,53 @@ impl Auth {
         {
             return Err(Error::EmailNotVerified);
         }
+        if throttle.is_some() {
+            // A correct password ends the run of failures.
+            let txn = store::begin(&self.db).await?;
+            store::throttle::clear(&txn, tenant.id(), email.as_str()).await?;
+            store::users::set_locked_until(&txn, tenant.id(), email.as_str(), None).await?;
+            store::commit(txn).await?;
+        }
         record_user(user.id);
-        let pair = self.open_session(tenant, &user, &client).await?;
-        self.audit
-            .record(
-                AuditEvent::new(AuditKind::LoginSucceeded, tenant.id())
-                    .actor(user.id)
-                    .subject(user.id)
-                    .client(&client),
-            )
-            .await;
-        tracing::info!("login succeeded");
-        Ok(pair)
+        Ok(user)
+    }
+
+    /// Counts a failed login for the email and locks it once the tenant's
+    /// `lockout.maxFailures` is reached within its window. The count and
+    /// the lock are in the database, so they hold across restarts and
+    /// every instance.
+    async fn count_failure(
+        &self,
+        tenant: &TenantContext,
+        email: &Email,
+        user: Option<&User>,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let lockout = tenant.settings().lockout;
+        let window_start = now - chrono::Duration::seconds(i64::from(lockout.window_seconds));
+        let txn = store::begin(&self.db).await?;
+        let failures =
+            store::throttle::record_failure(&txn, tenant.id(), email.as_str(), now, window_start)
+                .await?;
+        let locked_until = (failures >= lockout.max_failures)
+            .then(|| now + chrono::Duration::seconds(i64::from(lockout.duration_seconds)));
+        if let Some(until) = locked_until {
+            store::throttle::lock(&txn, tenant.id(), email.as_str(), until).await?;
+            store::users::set_locked_until(&txn, tenant.id(), email.as_str(), Some(until)).await?;
+        }
+        store::commit(txn).await?;
+        if let Some(until) = locked_until {
+            tracing::warn!(failures, "account locked after failed logins");
+            let mut event = AuditEvent::new(AuditKind::AccountLocked, tenant.id())
+                .client(client)
+                .detail(json!({"failures": failures, "until": until}));
+            if let Some(user) = user {
+                event = event.subject(user.id);
+            }
+            self.audit.record(event).await;
+        }
+        Ok(())
     }
 
     async fn open_session(
@@ -212,7 +313,7 @@ impl Auth {
             last_used_at: now,
             expires_at: now + lifetime,
             revoked_at: None,
-            ip: client.ip.clone(),
+            ip: client.ip.map(|ip| ip.to_string()),
             user_agent: client.user_agent.clone().map(truncate_user_agent),
         };
         let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
@@ -287,6 +388,14 @@ impl Auth {
         let rotated = store::sessions::find_refresh_token(&txn, tenant.id(), &hash)
             .await?
             .ok_or_else(|| Error::Internal("retired refresh token vanished".into()))?;
+        // Refused before anything is written: returning drops the
+        // transaction, which un-retires the token.
+        self.limits.check(
+            tenant.id(),
+            &tenant.settings().rate_limits,
+            LimitKind::RefreshPerSession,
+            &rotated.session_id.0.to_string(),
+        )?;
         let Some((session, user)) =
             store::sessions::find_with_user(&txn, tenant.id(), rotated.session_id).await?
         else {
@@ -305,7 +414,7 @@ impl Auth {
             tenant.id(),
             session.id,
             now,
-            client.ip.as_deref(),
+            client.ip.map(|ip| ip.to_string()).as_deref(),
             user_agent.as_deref(),
         )
         .await?;
@@ -378,7 +487,7 @@ fn record_user(id: UserId) {
     tracing::Span::current().record("user_id", tracing::field::display(id));
 }
 
-fn truncate_user_agent(user_agent: String) -> String {
+pub(super) fn truncate_user_agent(user_agent: String) -> String {
     match user_agent.char_indices().nth(MAX_USER_AGENT_CHARS) {
         Some((cut, _)) => user_agent[..cut].to_owned(),
         None => user_agent,

@@ -14,14 +14,17 @@ use super::Services;
 use super::auth::{ClientInfo, Principal};
 use super::tenants::TenantContext;
 use super::tokens;
-use crate::domain::{Role, TenantSlug, UserId};
+use crate::domain::{Role, TenantId, TenantSlug, UserId};
 use crate::error::{Error, Result};
+use crate::store::users::User;
 
 /// Who performs an administrative action: an authenticated administrator,
 /// or the operator at the command line.
 pub struct Actor {
     /// `None` for the command line.
     pub user_id: Option<UserId>,
+    /// The tenant the user belongs to; `None` for the command line.
+    home: Option<TenantId>,
     roles: Vec<String>,
     /// A platform superadmin (of tenant `system`), or the operator.
     pub superadmin: bool,
@@ -29,11 +32,16 @@ pub struct Actor {
 }
 
 impl Actor {
-    fn new(principal: Principal, client: ClientInfo) -> Self {
-        let superadmin = principal.user.roles.iter().any(|r| r == Role::SUPERADMIN);
+    /// A signed-in user of `home` (by Bearer token or dashboard session).
+    pub fn new(home: &TenantContext, user: User, client: ClientInfo) -> Self {
+        // `superadmin` means something only in `system`; granting it
+        // elsewhere is refused, and this keeps a stray one powerless.
+        let superadmin =
+            home.tenant.slug.is_system() && user.roles.iter().any(|r| r == Role::SUPERADMIN);
         Self {
-            user_id: Some(principal.user.id),
-            roles: principal.user.roles,
+            user_id: Some(user.id),
+            home: Some(home.id()),
+            roles: user.roles,
             superadmin,
             client,
         }
@@ -44,6 +52,7 @@ impl Actor {
     pub fn operator() -> Self {
         Self {
             user_id: None,
+            home: None,
             roles: Vec::new(),
             superadmin: true,
             client: ClientInfo {
@@ -53,8 +62,13 @@ impl Actor {
         }
     }
 
-    fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+    /// The one rule of who administers a tenant: a superadmin any tenant;
+    /// an `admin` their own, except `system`, which is superadmins' only.
+    pub fn may_administer(&self, target: &TenantContext) -> bool {
+        self.superadmin
+            || (self.home == Some(target.id())
+                && !target.tenant.slug.is_system()
+                && self.roles.iter().any(|r| r == Role::ADMIN))
     }
 }
 
@@ -71,7 +85,9 @@ impl Services {
         Ok((tenant, principal))
     }
 
-    /// The guard of `/t/{tenant}/admin/...`.
+    /// The guard of `/t/{tenant}/admin/...`. The token is checked against
+    /// `system` when `system` issued it (a superadmin's), else against the
+    /// tenant of the path.
     pub async fn authorize_tenant_admin(
         &self,
         slug: &str,
@@ -82,23 +98,14 @@ impl Services {
         let system_issuer = self.tenants.issuer(&TenantSlug::system());
         let from_system =
             tokens::unverified_issuer(token).as_deref() == Some(system_issuer.as_str());
-        if from_system && !target.tenant.slug.is_system() {
-            let (_, principal) = self.authenticate(TenantSlug::SYSTEM, token).await?;
-            let actor = Actor::new(principal, client);
-            return if actor.superadmin {
-                Ok((target, actor))
-            } else {
-                Err(Error::Forbidden)
-            };
-        }
-        let (target, principal) = self.authenticate(slug, token).await?;
-        let actor = Actor::new(principal, client);
-        let allowed = if target.tenant.slug.is_system() {
-            actor.superadmin
+        let home = if from_system {
+            TenantSlug::SYSTEM
         } else {
-            actor.has_role(Role::ADMIN)
+            slug
         };
-        if allowed {
+        let (home, principal) = self.authenticate(home, token).await?;
+        let actor = Actor::new(&home, principal.user, client);
+        if actor.may_administer(&target) {
             Ok((target, actor))
         } else {
             Err(Error::Forbidden)
@@ -107,8 +114,8 @@ impl Services {
 
     /// The guard of `/admin/tenants...`.
     pub async fn authorize_superadmin(&self, token: &str, client: ClientInfo) -> Result<Actor> {
-        let (_, principal) = self.authenticate(TenantSlug::SYSTEM, token).await?;
-        let actor = Actor::new(principal, client);
+        let (home, principal) = self.authenticate(TenantSlug::SYSTEM, token).await?;
+        let actor = Actor::new(&home, principal.user, client);
         if actor.superadmin {
             Ok(actor)
         } else {

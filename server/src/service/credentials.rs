@@ -13,7 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::audit::{Audit, AuditEvent, AuditKind};
-use super::auth::Principal;
+use super::auth::{ClientInfo, Principal};
+use super::limits::{LimitKind, RateLimiters};
 use super::mail::{Mailer, TokenMail};
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
@@ -29,6 +30,7 @@ pub struct Credentials {
     hasher: Arc<PasswordHasher>,
     mailer: Arc<Mailer>,
     audit: Arc<Audit>,
+    limits: Arc<RateLimiters>,
 }
 
 /// A reset or verification token whose user is known; see
@@ -72,12 +74,14 @@ impl Credentials {
         hasher: Arc<PasswordHasher>,
         mailer: Arc<Mailer>,
         audit: Arc<Audit>,
+        limits: Arc<RateLimiters>,
     ) -> Self {
         Self {
             db,
             hasher,
             mailer,
             audit,
+            limits,
         }
     }
 
@@ -101,8 +105,28 @@ impl Credentials {
     /// and otherwise does nothing the caller could tell apart: the same
     /// answer, and nearly the same work (see below). The mail itself is
     /// queued, never awaited, so it adds no time to the answer.
-    pub async fn forgot_password(&self, tenant: &TenantContext, email: &str) -> Result<()> {
+    /// Limited per IP and per email (whether or not it names an account),
+    /// so nobody can bomb a mailbox with reset links.
+    pub async fn forgot_password(
+        &self,
+        tenant: &TenantContext,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
         let email = Email::parse(email).map_err(|m| Error::field("email", m))?;
+        let limits = &tenant.settings().rate_limits;
+        self.limits.check_ip(
+            tenant.id(),
+            limits,
+            LimitKind::ForgotPasswordPerIp,
+            client.ip,
+        )?;
+        self.limits.check(
+            tenant.id(),
+            limits,
+            LimitKind::ForgotPasswordPerEmail,
+            email.as_str(),
+        )?;
         let user = store::users::find_by_email(&self.db, tenant.id(), &email)
             .await?
             .filter(|user| !user.disabled);
@@ -112,11 +136,11 @@ impl Credentials {
         let user_id = user.as_ref().map_or_else(UserId::generate, |u| u.id);
         let kind = UserTokenKind::PasswordReset;
         let token = self
-            .replace_token(tenant, user_id, kind, user.is_some())
+            .replace_token(tenant, user_id, kind, user.is_some(), Invitation::No)
             .await?;
         match user {
             Some(user) => {
-                self.mail(tenant, &user, kind, &token);
+                self.mail(tenant, &user, kind, &token, Invitation::No);
                 tracing::info!(user_id = %user.id, "password reset requested");
                 self.record(
                     AuditKind::PasswordResetRequested,
@@ -238,8 +262,21 @@ impl Credentials {
             return Ok(());
         }
         let kind = UserTokenKind::EmailVerification;
-        let token = self.replace_token(tenant, user.id, kind, true).await?;
-        self.mail(tenant, user, kind, &token);
+        let token = self
+            .replace_token(tenant, user.id, kind, true, Invitation::No)
+            .await?;
+        self.mail(tenant, user, kind, &token, Invitation::No);
+        Ok(())
+    }
+
+    /// Mails a user an admin created without a password a link to choose
+    /// one: a password-reset token, worded as an invitation.
+    pub async fn send_invitation(&self, tenant: &TenantContext, user: &User) -> Result<()> {
+        let kind = UserTokenKind::PasswordReset;
+        let token = self
+            .replace_token(tenant, user.id, kind, true, Invitation::Yes)
+            .await?;
+        self.mail(tenant, user, kind, &token, Invitation::Yes);
         Ok(())
     }
 
@@ -304,13 +341,14 @@ impl Credentials {
         user_id: UserId,
         kind: UserTokenKind,
         store: bool,
+        invitation: Invitation,
     ) -> Result<Secret<String>> {
         let (token, hash) = tokens::new_user_token(kind)?;
         let now = Utc::now();
         let txn = store::begin(&self.db).await?;
         user_tokens::delete_for_user(&txn, tenant.id(), user_id, kind).await?;
         if store {
-            let ttl = ttl_seconds(tenant, kind);
+            let ttl = ttl_seconds(tenant, kind, invitation);
             user_tokens::insert(
                 &txn,
                 &NewUserToken {
@@ -335,15 +373,17 @@ impl Credentials {
         user: &User,
         kind: UserTokenKind,
         token: &Secret<String>,
+        invitation: Invitation,
     ) {
         self.mailer.send(&TokenMail {
             kind,
+            invitation: invitation == Invitation::Yes,
             user_id: user.id,
             to: &user.email,
             tenant_name: &tenant.tenant.name,
             tenant_slug: tenant.tenant.slug.as_str(),
             token,
-            ttl_seconds: ttl_seconds(tenant, kind),
+            ttl_seconds: ttl_seconds(tenant, kind, invitation),
         });
     }
 
@@ -380,10 +420,23 @@ fn invalid_token(kind: UserTokenKind) -> Error {
 }
 
 /// How long the tenant lets a token of `kind` live.
-fn ttl_seconds(tenant: &TenantContext, kind: UserTokenKind) -> u32 {
-    match kind {
-        UserTokenKind::PasswordReset => tenant.settings().reset_token_ttl_seconds,
-        UserTokenKind::EmailVerification => tenant.settings().verification_token_ttl_seconds,
+/// Whether a password-reset token is an admin's invitation to choose a
+/// first password rather than an answer to "forgot password".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Invitation {
+    Yes,
+    No,
+}
+
+/// An invitation may wait in a mailbox far longer than a reset a user
+/// just asked for: it lives as long as a verification link.
+fn ttl_seconds(tenant: &TenantContext, kind: UserTokenKind, invitation: Invitation) -> u32 {
+    let settings = tenant.settings();
+    match (kind, invitation) {
+        (UserTokenKind::PasswordReset, Invitation::No) => settings.reset_token_ttl_seconds,
+        (UserTokenKind::PasswordReset, Invitation::Yes) | (UserTokenKind::EmailVerification, _) => {
+            settings.verification_token_ttl_seconds
+        }
     }
 }
 

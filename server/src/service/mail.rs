@@ -40,6 +40,8 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// A mail carrying a single-use token to its user.
 pub struct TokenMail<'a> {
     pub kind: UserTokenKind,
+    /// A reset link sent as an admin's invitation to choose a first password.
+    pub invitation: bool,
     pub user_id: UserId,
     pub to: &'a str,
     /// Names the tenant in the mail, so the reader knows which service wrote.
@@ -53,6 +55,7 @@ pub struct TokenMail<'a> {
 /// What both renderings of a mail show.
 struct MailContent<'a> {
     reset: bool,
+    invitation: bool,
     tenant_name: &'a str,
     link: &'a str,
     valid_for: String,
@@ -168,6 +171,9 @@ impl Mailer {
 
     fn build(&self, mail: &TokenMail<'_>) -> Result<Message, String> {
         let (page, subject) = match mail.kind {
+            UserTokenKind::PasswordReset if mail.invitation => {
+                ("reset-password", "Choose your password")
+            }
             UserTokenKind::PasswordReset => ("reset-password", "Reset your password"),
             UserTokenKind::EmailVerification => ("verify-email", "Confirm your email address"),
         };
@@ -180,6 +186,7 @@ impl Mailer {
         );
         let content = MailContent {
             reset: mail.kind == UserTokenKind::PasswordReset,
+            invitation: mail.invitation,
             tenant_name: mail.tenant_name,
             link: &link,
             valid_for: describe_duration(mail.ttl_seconds),

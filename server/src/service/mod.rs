@@ -8,9 +8,13 @@ pub mod auth;
 pub mod authz;
 pub mod bootstrap;
 pub mod credentials;
+pub mod dashboard;
+pub mod housekeeping;
 pub mod keys;
+pub mod limits;
 pub mod mail;
 pub mod master_key;
+pub mod metrics;
 pub mod passwords;
 pub mod platform;
 pub mod sessions;
@@ -34,4 +38,6 @@ pub struct Services {
     pub audit: Arc<audit::Audit>,
     pub hasher: Arc<passwords::PasswordHasher>,
     pub credentials: Arc<credentials::Credentials>,
+    pub limits: Arc<limits::RateLimiters>,
+    pub metrics: metrics::Metrics,
 }

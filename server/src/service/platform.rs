@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::audit::{Audit, AuditEvent, AuditKind};
@@ -19,6 +19,26 @@ pub struct Platform {
     db: DatabaseConnection,
     tenants: Arc<Tenants>,
     audit: Arc<Audit>,
+}
+
+/// A signing key without its private half.
+pub struct KeyInfo {
+    pub kid: String,
+    pub algorithm: String,
+    pub created_at: DateTime<Utc>,
+    /// Unset while the key signs; once set, it verifies until then.
+    pub retire_at: Option<DateTime<Utc>>,
+}
+
+impl KeyInfo {
+    /// `signing`, `verifying` (rotated out, still in the JWKS) or `retired`.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        match self.retire_at {
+            None => "signing",
+            Some(at) if at > now => "verifying",
+            Some(_) => "retired",
+        }
+    }
 }
 
 /// Unparsed input of `PATCH /admin/tenants/{tenant}`.
@@ -154,6 +174,21 @@ impl Platform {
             )
             .await;
         Ok(jwk)
+    }
+
+    /// The tenant's signing keys, newest first.
+    pub async fn list_keys(&self, slug: &str) -> Result<Vec<KeyInfo>> {
+        let tenant = self.tenants.get(slug).await?;
+        let keys = store::keys::list(&self.db, tenant.id).await?;
+        Ok(keys
+            .into_iter()
+            .map(|key| KeyInfo {
+                kid: key.kid,
+                algorithm: key.algorithm,
+                created_at: key.created_at,
+                retire_at: key.retire_at,
+            })
+            .collect())
     }
 
     pub async fn list_tenants(&self, page: Page) -> Result<(Vec<Tenant>, u64)> {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Header, Validation};
 use ring::digest::{SHA256, digest};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -178,6 +179,44 @@ pub fn hash_user_token(kind: UserTokenKind, token: &str) -> String {
     hex_sha256(format!("{}:{token}", kind.as_str()).as_bytes())
 }
 
+/// A new dashboard session id for the cookie (256 random bits, base64url)
+/// and the hash under which it is stored.
+pub fn new_dashboard_token() -> Result<(Secret<String>, String)> {
+    let token = random_token()?;
+    let hash = hash_dashboard_token(&token);
+    Ok((Secret::new(token), hash))
+}
+
+/// Hex SHA-256 of `dashboard:{token}`, so a dashboard cookie can never be
+/// found as a refresh token, nor one as it.
+pub fn hash_dashboard_token(token: &str) -> String {
+    hex_sha256(format!("dashboard:{token}").as_bytes())
+}
+
+/// The CSRF token of a dashboard session: an HMAC keyed by the session's
+/// cookie value. Nothing more is stored; a page from elsewhere can neither
+/// read the cookie nor compute this from what it can see.
+pub fn dashboard_csrf_token(session_token: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, session_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(hmac::sign(&key, CSRF_CONTEXT).as_ref())
+}
+
+/// Whether `submitted` is the CSRF token of the session (constant time).
+pub fn verify_dashboard_csrf_token(session_token: &str, submitted: &str) -> bool {
+    let Ok(tag) = URL_SAFE_NO_PAD.decode(submitted) else {
+        return false;
+    };
+    let key = hmac::Key::new(hmac::HMAC_SHA256, session_token.as_bytes());
+    hmac::verify(&key, CSRF_CONTEXT, &tag).is_ok()
+}
+
+/// A random value for the sign-in form's double-submit cookie.
+pub fn new_sign_in_token() -> Result<Secret<String>> {
+    random_token().map(Secret::new)
+}
+
+const CSRF_CONTEXT: &[u8] = b"portcullis dashboard csrf";
+
 fn random_token() -> Result<String> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
@@ -223,5 +262,20 @@ mod tests {
             hash
         );
         assert_ne!(hash_refresh_token(token.expose()), hash);
+    }
+
+    #[test]
+    fn dashboard_csrf_tokens_belong_to_their_session() {
+        let (session, hash) = new_dashboard_token().unwrap();
+        assert_ne!(hash_refresh_token(session.expose()), hash);
+        let csrf = dashboard_csrf_token(session.expose());
+        assert!(verify_dashboard_csrf_token(session.expose(), &csrf));
+        let (other, _) = new_dashboard_token().unwrap();
+        assert!(!verify_dashboard_csrf_token(other.expose(), &csrf));
+        assert!(!verify_dashboard_csrf_token(session.expose(), ""));
+        assert!(!verify_dashboard_csrf_token(
+            session.expose(),
+            "not base64!"
+        ));
     }
 }

@@ -4,6 +4,7 @@
 //! several of them in one transaction.
 
 pub mod audit;
+pub mod dashboard_sessions;
 pub mod keys;
 pub mod sessions;
 pub mod tenants;

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 use uuid::Uuid;
 
@@ -237,4 +238,18 @@ pub async fn find_refresh_token(
             session_id: SessionId(row.session_id),
             retired_at: row.retired_at,
         }))
+}
+
+/// How many of the tenant's sessions are live at `now`.
+pub async fn count_live(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    Ok(session::Entity::find()
+        .filter(session::Column::TenantId.eq(tenant.0))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .count(db)
+        .await?)
 }

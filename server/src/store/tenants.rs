@@ -50,6 +50,14 @@ pub async fn find_by_slug(
         .transpose()
 }
 
+pub async fn find(db: &impl ConnectionTrait, id: TenantId) -> StoreResult<Option<Tenant>> {
+    tenant::Entity::find_by_id(id.0)
+        .one(db)
+        .await?
+        .map(Tenant::try_from)
+        .transpose()
+}
+
 pub async fn count(db: &impl ConnectionTrait) -> StoreResult<u64> {
     Ok(tenant::Entity::find().count(db).await?)
 }

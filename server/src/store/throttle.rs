@@ -11,17 +11,27 @@ use sea_orm::{
 use super::StoreResult;
 use crate::domain::TenantId;
 
-/// Until when logins for this email are refused, if they are.
-pub async fn locked_until(
+/// The failures counted for an email, and until when it is locked.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    pub failures: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// `None` when the email has no failure on record.
+pub async fn find(
     db: &impl ConnectionTrait,
     tenant: TenantId,
     email: &str,
-) -> StoreResult<Option<DateTime<Utc>>> {
+) -> StoreResult<Option<Throttle>> {
     Ok(
         login_throttle::Entity::find_by_id((tenant.0, email.to_owned()))
             .one(db)
             .await?
-            .and_then(|row| row.locked_until),
+            .map(|row| Throttle {
+                failures: u32::try_from(row.failures).unwrap_or(0),
+                locked_until: row.locked_until,
+            }),
     )
 }
 
@@ -76,6 +86,8 @@ pub async fn record_failure(
     Ok(u32::try_from(failures).unwrap_or(0))
 }
 
+/// Locks the email until `until`. The count starts again from zero at
+/// the end of the lock, so one more failure then does not lock it again.
 pub async fn lock(
     db: &impl ConnectionTrait,
     tenant: TenantId,
@@ -84,6 +96,8 @@ pub async fn lock(
 ) -> StoreResult<()> {
     login_throttle::Entity::update_many()
         .col_expr(login_throttle::Column::LockedUntil, Expr::value(until))
+        .col_expr(login_throttle::Column::Failures, Expr::value(0))
+        .col_expr(login_throttle::Column::WindowStartedAt, Expr::value(until))
         .filter(login_throttle::Column::TenantId.eq(tenant.0))
         .filter(login_throttle::Column::Email.eq(email))
         .exec(db)
@@ -99,4 +113,23 @@ pub async fn clear(db: &impl ConnectionTrait, tenant: TenantId, email: &str) -> 
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// Deletes counts whose window started before `stale` and that hold no
+/// lock after `now`. Returns how many went.
+pub async fn prune(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    stale: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let result = login_throttle::Entity::delete_many()
+        .filter(login_throttle::Column::WindowStartedAt.lt(stale))
+        .filter(
+            login_throttle::Column::LockedUntil
+                .is_null()
+                .or(login_throttle::Column::LockedUntil.lt(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

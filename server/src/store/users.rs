@@ -135,6 +135,19 @@ pub async fn page(
     Ok((users, total))
 }
 
+/// How many of the tenant's users are locked out at `now`.
+pub async fn count_locked(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    Ok(user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant.0))
+        .filter(user::Column::LockedUntil.gt(now))
+        .count(db)
+        .await?)
+}
+
 /// `%`, `_` and the escape character itself match literally.
 fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());

@@ -18,13 +18,19 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub services: Arc<Services>,
     pub data_dir: PathBuf,
+    /// The settings it started with, for a second instance on its database.
+    env: BTreeMap<String, String>,
+    /// Only the first instance on a data directory removes it.
+    owns_data_dir: bool,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.owns_data_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
@@ -91,23 +97,36 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     for (k, v) in overrides {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
+    start(env, data_dir, true).await
+}
+
+async fn start(env: BTreeMap<String, String>, data_dir: PathBuf, owns_data_dir: bool) -> TestApp {
     let config = Config::from_sources(None, &env).expect("test config");
     let app = Application::build(config).await.expect("build app");
     let base = format!("http://{}", app.addr());
     let services = app.services();
     let server = tokio::spawn(async move {
-        let _ = app.run_until(std::future::pending()).await;
+        app.run_until(std::future::pending()).await;
     });
     TestApp {
         base,
         client: reqwest::Client::new(),
         services,
         data_dir,
+        env,
+        owns_data_dir,
         server,
     }
 }
 
 impl TestApp {
+    /// Another server instance on the same database and master key, with
+    /// its own port, caches and rate limiters: a second process behind a
+    /// load balancer, or this one after a restart.
+    pub async fn sibling(&self) -> TestApp {
+        start(self.env.clone(), self.data_dir.clone(), false).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -8,6 +8,7 @@
 mod admin;
 mod bearer;
 mod change_password;
+mod dashboard;
 mod errors;
 mod flows;
 mod helpers;
@@ -17,6 +18,7 @@ mod pages;
 mod password_policy;
 mod password_reset;
 mod platform;
+mod protection;
 mod refresh;
 mod smtp;
 mod startup;

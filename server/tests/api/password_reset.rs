@@ -242,3 +242,30 @@ async fn unknown_and_empty_tokens_are_refused() {
         assert_problem(response, StatusCode::BAD_REQUEST, "invalid_reset_token").await;
     }
 }
+
+#[tokio::test]
+async fn a_user_created_without_a_password_is_invited_to_choose_one() {
+    let (app, smtp) = app().await;
+    let root = app.superadmin().await;
+    let response = app
+        .send(
+            reqwest::Method::POST,
+            "/t/default/admin/users",
+            &root.access,
+            Some(&json!({"email": "invited@example.com"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let mail = smtp.expect_exactly(1).await.remove(0);
+    assert_eq!(mail.to, ["<invited@example.com>"]);
+    let decoded = mail.decoded();
+    assert!(decoded.contains("Choose your password"), "{decoded}");
+    assert!(decoded.contains("1 day"), "{decoded}");
+    let token = mail.token("reset-password").expect("a link");
+    let response = app.reset_password("default", &token, NEW_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app
+        .login_with("default", "invited@example.com", NEW_PASSWORD)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

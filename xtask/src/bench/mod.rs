@@ -1,0 +1,789 @@
+//! `cargo xtask bench`: builds the release server, runs it as a child
+//! process on a fresh database (SQLite, and PostgreSQL with `--pg`), seeds
+//! users, drives it over HTTP and writes `BENCHMARKS.md`.
+//!
+//! - `load`: the load generator (hyper client, HDR histograms)
+//! - `server`: spawning the server, `/proc` memory and CPU readings
+//! - `seed`: bench users straight into the database, argon2 timings
+//! - `report`: the table on stdout and `BENCHMARKS.md`
+
+mod load;
+mod report;
+mod seed;
+mod server;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use hyper::StatusCode;
+use portcullis::config::Config;
+use portcullis::domain::{Limit, RateLimits};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde::Deserialize;
+use serde_json::json;
+
+use load::{Outcome, Req, Target, Workload};
+use server::{CpuShare, Memory, Server};
+
+const TENANT: &str = "default";
+const ME_PATH: &str = "/t/default/me";
+const LOGIN_PATH: &str = "/t/default/auth/login";
+const REFRESH_PATH: &str = "/t/default/auth/refresh";
+const JWKS_PATH: &str = "/t/default/.well-known/jwks.json";
+const FORGOT_PATH: &str = "/t/default/auth/forgot-password";
+/// Limits so high that the throughput scenarios, all from one IP, never
+/// meet them.
+const OPEN_LIMIT: Limit = Limit {
+    max: 1_000_000_000,
+    per_seconds: 1,
+};
+/// The key-flood scenario's per-email limit: the default 3, per minute
+/// rather than per hour, so idle keys are forgotten within the run.
+const KEY_FLOOD_LIMIT: Limit = Limit {
+    max: 3,
+    per_seconds: 60,
+};
+/// Times a pool login tries again after a 503 from the hashing queue.
+const LOGIN_RETRIES: usize = 40;
+/// Connections of the key flood.
+const KEY_FLOOD_CONNECTIONS: usize = 64;
+/// The server's tenant cache lifetime (5 s), and a little more.
+const SETTINGS_SEEN: Duration = Duration::from_secs(6);
+
+/// Connections per scenario, as the issue fixes them.
+const ME_CONNECTIONS: usize = 64;
+const REFRESH_CONNECTIONS: usize = 32;
+const LOGIN_CONNECTIONS: usize = 16;
+const JWKS_CONNECTIONS: usize = 64;
+/// `/health` is probed 100 times a second during the login scenario.
+const HEALTH_PERIOD: Duration = Duration::from_millis(10);
+/// User counts the scaling comparison always covers.
+const SCALE_SMALL: u64 = 1_000;
+const SCALE_LARGE: u64 = 100_000;
+
+/// Benchmarks against a release build of the server.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask bench")]
+pub struct Options {
+    /// Also run on PostgreSQL: a fresh schema is created in this database
+    /// and dropped afterwards (e.g. postgres://postgres@127.0.0.1:5432/test).
+    #[arg(long, value_name = "URL")]
+    pg: Option<String>,
+    /// Users in the tenant for the main scenarios.
+    #[arg(long, default_value_t = 10_000)]
+    users: u64,
+    /// Seconds each scenario run lasts.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Runs per scenario; the figures are their medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Concurrent logins in the flood scenario.
+    #[arg(long, default_value_t = 1000)]
+    flood: usize,
+    /// The server's log filter (`PORTCULLIS_LOG`); its output goes to a
+    /// file in the bench's temp directory.
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Where to write the report, relative to the workspace root.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let options = Options::try_parse_from(
+        std::iter::once("cargo xtask bench".to_owned()).chain(args.iter().cloned()),
+    )?;
+    anyhow::ensure!(options.runs >= 1, "--runs must be at least 1");
+    anyhow::ensure!(options.users >= 64, "--users must be at least 64");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let binary = server::build_release(&root)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut backends = Vec::new();
+    let sqlite = runtime.block_on(bench_backend(&options, &binary, Backend::Sqlite))?;
+    backends.push(sqlite);
+    if let Some(url) = &options.pg {
+        let pg = runtime.block_on(bench_backend(&options, &binary, Backend::Postgres(url)))?;
+        backends.push(pg);
+    }
+    let command = std::iter::once("cargo xtask bench".to_owned())
+        .chain(args.iter().map(|a| report::shell_word(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = report::render(&options, &command, &backends);
+    println!("{text}");
+    let out = root.join(&options.out);
+    std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("bench: wrote {}", out.display());
+    Ok(())
+}
+
+enum Backend<'a> {
+    Sqlite,
+    Postgres(&'a str),
+}
+
+/// Figures of one scenario: medians over the runs.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub connections: usize,
+    pub ok_per_sec: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    /// The largest of the runs' maxima.
+    pub max: f64,
+    /// Non-2xx answers by status, summed over the runs.
+    pub errors: BTreeMap<String, u64>,
+    pub cpu: CpuShare,
+    /// Each run's requests/s, to show the spread.
+    pub per_run: Vec<f64>,
+}
+
+impl Summary {
+    fn of(connections: usize, runs: &[(Outcome, CpuShare)]) -> Self {
+        let pick = |f: &dyn Fn(&(Outcome, CpuShare)) -> f64| median(runs.iter().map(f).collect());
+        let mut errors = BTreeMap::new();
+        for (outcome, _) in runs {
+            for (status, count) in outcome.errors() {
+                *errors.entry(status).or_default() += count;
+            }
+        }
+        Self {
+            connections,
+            ok_per_sec: pick(&|(o, _)| o.ok_per_sec()),
+            p50: pick(&|(o, _)| o.ms(0.5)),
+            p90: pick(&|(o, _)| o.ms(0.9)),
+            p99: pick(&|(o, _)| o.ms(0.99)),
+            max: runs.iter().map(|(o, _)| o.max_ms()).fold(0.0, f64::max),
+            errors,
+            cpu: CpuShare {
+                server: pick(&|(_, c)| c.server),
+                bench: pick(&|(_, c)| c.bench),
+                other: pick(&|(_, c)| c.other),
+            },
+            per_run: runs.iter().map(|(o, _)| o.ok_per_sec()).collect(),
+        }
+    }
+}
+
+/// The scenarios run at every user count.
+#[derive(Debug, Clone, Default)]
+pub struct Core {
+    pub users: u64,
+    pub me: Summary,
+    pub refresh: Summary,
+    pub login: Summary,
+    /// `/health` probed during the login scenario.
+    pub health: Summary,
+    /// Median single-thread argon2id time, measured before each login run.
+    pub hash_time: Duration,
+    /// cores ÷ `hash_time`: logins/s if hashing were all the server did.
+    pub ceiling: f64,
+}
+
+/// Forgot-password requests for distinct random emails: each is a new
+/// key of the per-email limiter, which must forget them when idle.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFlood {
+    pub requests: u64,
+    pub per_sec: f64,
+    pub statuses: BTreeMap<String, u64>,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    /// After the limiter's period and a janitor pass.
+    pub rss_later_kib: u64,
+    /// Keys the rate limiters track (`/metrics`) before, right after, later.
+    pub keys: [u64; 3],
+    pub later: Duration,
+}
+
+/// The 1000-login flood.
+#[derive(Debug, Clone, Default)]
+pub struct Flood {
+    pub logins: usize,
+    pub statuses: BTreeMap<String, u64>,
+    pub elapsed: Duration,
+    pub peak_rss_kib: u64,
+    /// Whether the peak was reset before the flood (else it is the peak
+    /// since start, an upper bound).
+    pub peak_reset: bool,
+}
+
+pub struct BackendReport {
+    pub name: &'static str,
+    pub cores: usize,
+    pub hash_threads: usize,
+    pub argon2: portcullis::config::Argon2Config,
+    pub first_start: Duration,
+    /// Median over the restarts on the existing database.
+    pub restart: Duration,
+    /// Median RSS right after those restarts.
+    pub idle: Memory,
+    /// One per user count, ascending; the main one has `users == --users`.
+    pub points: Vec<Core>,
+    pub main_users: u64,
+    pub jwks: Summary,
+    pub flood: Flood,
+    pub key_flood: KeyFlood,
+    pub after: Memory,
+}
+
+impl BackendReport {
+    pub fn main(&self) -> Option<&Core> {
+        self.points.iter().find(|p| p.users == self.main_users)
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// 1k, 100k and `--users`, ascending, each once.
+fn scale_points(users: u64) -> Vec<u64> {
+    let mut points = vec![SCALE_SMALL, SCALE_LARGE, users];
+    points.sort_unstable();
+    points.dedup();
+    points
+}
+
+async fn bench_backend(
+    options: &Options,
+    binary: &Path,
+    backend: Backend<'_>,
+) -> anyhow::Result<BackendReport> {
+    let work = std::env::temp_dir().join(format!("portcullis-bench-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&work)?;
+    let (name, database_url, schema) = match backend {
+        Backend::Sqlite => (
+            "SQLite",
+            format!("sqlite://{}/bench.db?mode=rwc", work.display()),
+            None,
+        ),
+        Backend::Postgres(base) => {
+            let (url, schema) = fresh_schema(base).await?;
+            ("PostgreSQL", url, Some((base, schema)))
+        }
+    };
+    eprintln!("bench: {name}: server output in {}", work.display());
+    let result = bench_database(options, binary, name, &work, &database_url).await;
+    if let Some((base, schema)) = schema {
+        drop_schema(base, &schema).await?;
+    }
+    if result.is_ok() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    result
+}
+
+async fn bench_database(
+    options: &Options,
+    binary: &Path,
+    name: &'static str,
+    work: &Path,
+    database_url: &str,
+) -> anyhow::Result<BackendReport> {
+    let addr = server::free_addr()?;
+    let env: Vec<(String, String)> = [
+        ("PORTCULLIS_LISTEN", addr.to_string()),
+        ("PORTCULLIS_PUBLIC_URL", format!("http://{addr}")),
+        ("PORTCULLIS_DATA_DIR", work.display().to_string()),
+        ("PORTCULLIS_DATABASE_URL", database_url.to_owned()),
+        (
+            "PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL",
+            "admin@bench.test".into(),
+        ),
+        (
+            "PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD",
+            "bench root passphrase".into(),
+        ),
+        // Plain HTTP on loopback; the cookie is not used by the bench.
+        ("PORTCULLIS_COOKIE_SECURE", "false".into()),
+        ("PORTCULLIS_LOG", options.log.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    // The settings the server will run with, read the way it reads them:
+    // the argon2 parameters for the seed hash and the ceiling.
+    let config = Config::from_sources(None, &env.iter().cloned().collect())?;
+    let log = work.join("server.log");
+
+    eprintln!("bench: {name}: first start (migrations, bootstrap)");
+    let (mut first, first_start) = Server::start(binary, &env, addr, &log).await?;
+    first.stop()?;
+    drop(first);
+
+    let db = portcullis::store::connect(database_url).await?;
+    let tenant = seed::tenant_id(&db, TENANT).await?;
+    seed::set_rate_limits(&db, TENANT, seed::all_limits(OPEN_LIMIT)).await?;
+    let hash = seed::password_hash(config.argon2)?;
+    let points = scale_points(options.users);
+    let mut seeded = 0;
+
+    let mut restarts = Vec::new();
+    let mut idle = Vec::new();
+    let mut running: Option<Server> = None;
+    for _ in 0..options.runs {
+        if let Some(mut server) = running.take() {
+            server.stop()?;
+        }
+        let (server, took) = Server::start(binary, &env, addr, &log).await?;
+        // Let start-up work (pool connections, first allocations) settle.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle.push(server.memory()?);
+        restarts.push(took.as_secs_f64());
+        running = Some(server);
+    }
+    let server = running.context("no server running")?;
+    let idle_rss = median(idle.iter().map(|m| m.rss_kib as f64).collect());
+    let idle = idle
+        .iter()
+        .min_by_key(|m| m.rss_kib.abs_diff(idle_rss as u64))
+        .copied()
+        .unwrap_or_default();
+
+    let ctx = Ctx {
+        target: server.target.clone(),
+        server: &server,
+        duration: Duration::from_secs(options.duration),
+        runs: options.runs,
+        config: &config,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let mut measured = Vec::new();
+    let mut jwks = Summary::default();
+    let mut flood = Flood::default();
+    let mut key_flood = KeyFlood::default();
+    for &users in &points {
+        eprintln!("bench: {name}: seeding users {seeded}..{users}");
+        seed::users(&db, tenant, &hash, seeded, users).await?;
+        seeded = users;
+        eprintln!("bench: {name}: {users} users: /me, refresh, login");
+        measured.push(core_scenarios(&ctx, users).await?);
+        if users == options.users {
+            eprintln!("bench: {name}: {users} users: JWKS");
+            jwks = ctx
+                .repeat(JWKS_CONNECTIONS, |_| {
+                    Ok((0..JWKS_CONNECTIONS)
+                        .map(|_| Get::new(&ctx.target, JWKS_PATH, None))
+                        .collect())
+                })
+                .await?;
+            eprintln!("bench: {name}: flood of {} logins", options.flood);
+            flood = run_flood(&ctx, users, options.flood).await?;
+            eprintln!("bench: {name}: flood of random emails (rate-limiter memory)");
+            key_flood = run_key_flood(&ctx, &db).await?;
+            seed::set_rate_limits(&db, TENANT, seed::all_limits(OPEN_LIMIT)).await?;
+        }
+    }
+    let after = server.memory()?;
+    let cores = ctx.cores;
+    let mut server = server;
+    server.stop()?;
+    db.close().await?;
+    Ok(BackendReport {
+        name,
+        cores,
+        hash_threads: config.hash_threads,
+        argon2: config.argon2,
+        first_start,
+        restart: Duration::from_secs_f64(median(restarts)),
+        idle,
+        points: measured,
+        main_users: options.users,
+        jwks,
+        flood,
+        key_flood,
+        after,
+    })
+}
+
+struct Ctx<'a> {
+    target: Target,
+    server: &'a Server,
+    duration: Duration,
+    runs: usize,
+    config: &'a Config,
+    cores: usize,
+}
+
+impl Ctx<'_> {
+    /// Runs the workloads `make` gives (fresh for each run) `runs` times.
+    async fn repeat<W: Workload>(
+        &self,
+        connections: usize,
+        mut make: impl FnMut(usize) -> anyhow::Result<Vec<W>>,
+    ) -> anyhow::Result<Summary> {
+        let mut runs = Vec::new();
+        for run in 0..self.runs {
+            let workloads = make(run)?;
+            let cpu = self.server.cpu()?;
+            let outcome = load::run(&self.target, workloads, self.duration, None).await?;
+            runs.push((outcome, cpu.finish()?));
+        }
+        Ok(Summary::of(connections, &runs))
+    }
+
+    /// Logs `count` different users in (concurrently) for their tokens.
+    async fn login_pool(&self, count: usize, users: u64, salt: u64) -> anyhow::Result<Vec<Tokens>> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..count as u64 {
+            let target = self.target.clone();
+            let user = (i * 7919 + salt * 104_729) % users;
+            tasks.spawn(async move {
+                let mut conn = load::Conn::open(target.addr).await?;
+                let mut answer = conn.send(login_request(&target, user)?).await?;
+                // The hashing queue sheds a burst this size with 503: wait
+                // and ask again, as a client honouring Retry-After would.
+                for _ in 0..LOGIN_RETRIES {
+                    if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    answer = conn.send(login_request(&target, user)?).await?;
+                }
+                let (status, body) = answer;
+                anyhow::ensure!(
+                    status == StatusCode::OK,
+                    "login of {} answered {status}",
+                    seed::email(user)
+                );
+                anyhow::Ok(serde_json::from_slice::<Tokens>(&body)?)
+            });
+        }
+        let mut tokens = Vec::with_capacity(count);
+        while let Some(result) = tasks.join_next().await {
+            tokens.push(result??);
+        }
+        Ok(tokens)
+    }
+}
+
+async fn core_scenarios(ctx: &Ctx<'_>, users: u64) -> anyhow::Result<Core> {
+    // Fresh tokens per run: a run may outlast nothing, but the next could
+    // otherwise meet the 15-minute access-token lifetime.
+    let mut pools = Vec::new();
+    for run in 0..ctx.runs {
+        pools.push(ctx.login_pool(ME_CONNECTIONS, users, run as u64).await?);
+    }
+    let me = ctx
+        .repeat(ME_CONNECTIONS, |run| {
+            Ok(pools
+                .get(run)
+                .context("no token pool")?
+                .iter()
+                .map(|t| Get::new(&ctx.target, ME_PATH, Some(t.access_token.clone())))
+                .collect())
+        })
+        .await?;
+
+    let mut chains = Vec::new();
+    for run in 0..ctx.runs {
+        let salt = (ctx.runs + run) as u64;
+        chains.push(ctx.login_pool(REFRESH_CONNECTIONS, users, salt).await?);
+    }
+    let refresh = ctx
+        .repeat(REFRESH_CONNECTIONS, |run| {
+            Ok(chains
+                .get(run)
+                .context("no refresh chains")?
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Refresh::new(ctx.target.clone(), t.refresh_token.clone(), i as u64))
+                .collect())
+        })
+        .await?;
+
+    let mut login_runs = Vec::new();
+    let mut health_runs = Vec::new();
+    let mut hash_times = Vec::new();
+    for run in 0..ctx.runs {
+        let argon2 = ctx.config.argon2;
+        let hash_time =
+            tokio::task::spawn_blocking(move || seed::single_hash_time(argon2, 3)).await??;
+        hash_times.push(hash_time.as_secs_f64());
+        let logins: Vec<Login> = (0..LOGIN_CONNECTIONS)
+            .map(|i| {
+                Login::new(
+                    ctx.target.clone(),
+                    users,
+                    (run * LOGIN_CONNECTIONS + i) as u64,
+                )
+            })
+            .collect();
+        let probe = vec![Get::new(&ctx.target, "/health", None)];
+        let cpu = ctx.server.cpu()?;
+        let (login, health) = tokio::try_join!(
+            load::run(&ctx.target, logins, ctx.duration, None),
+            load::run(&ctx.target, probe, ctx.duration, Some(HEALTH_PERIOD)),
+        )?;
+        let cpu = cpu.finish()?;
+        login_runs.push((login, cpu));
+        health_runs.push((health, cpu));
+    }
+    let hash_time = Duration::from_secs_f64(median(hash_times));
+    Ok(Core {
+        users,
+        me,
+        refresh,
+        login: Summary::of(LOGIN_CONNECTIONS, &login_runs),
+        health: Summary::of(1, &health_runs),
+        hash_time,
+        ceiling: ctx.cores as f64 / hash_time.as_secs_f64(),
+    })
+}
+
+async fn run_flood(ctx: &Ctx<'_>, users: u64, logins: usize) -> anyhow::Result<Flood> {
+    let requests = (0..logins as u64)
+        .map(|i| login_request(&ctx.target, (i * 7919) % users))
+        .collect::<anyhow::Result<Vec<Req>>>()?;
+    let peak_reset = ctx.server.reset_peak();
+    let burst = load::burst(&ctx.target, requests);
+    tokio::pin!(burst);
+    let mut sampled = 0;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut burst => break outcome?,
+            () = tokio::time::sleep(Duration::from_millis(10)) => {
+                sampled = ctx.server.memory()?.rss_kib.max(sampled);
+            }
+        }
+    };
+    let memory = ctx.server.memory()?;
+    let peak = if peak_reset {
+        memory.hwm_kib.max(sampled)
+    } else {
+        sampled.max(memory.rss_kib)
+    };
+    Ok(Flood {
+        logins,
+        statuses: outcome.statuses,
+        elapsed: outcome.elapsed,
+        peak_rss_kib: peak,
+        peak_reset,
+    })
+}
+
+async fn run_key_flood(ctx: &Ctx<'_>, db: &DatabaseConnection) -> anyhow::Result<KeyFlood> {
+    seed::set_rate_limits(
+        db,
+        TENANT,
+        RateLimits {
+            forgot_password_per_email: KEY_FLOOD_LIMIT,
+            ..seed::all_limits(OPEN_LIMIT)
+        },
+    )
+    .await?;
+    tokio::time::sleep(SETTINGS_SEEN).await;
+    let before = ctx.server.memory()?;
+    let keys_before = tracked_keys(&ctx.target).await?;
+    let clients = (0..KEY_FLOOD_CONNECTIONS as u64)
+        .map(|i| RandomForgot::new(ctx.target.clone(), i))
+        .collect();
+    let outcome = load::run(&ctx.target, clients, ctx.duration, None).await?;
+    let after = ctx.server.memory()?;
+    let keys_after = tracked_keys(&ctx.target).await?;
+    let later = Duration::from_secs(u64::from(KEY_FLOOD_LIMIT.per_seconds) + 35);
+    tokio::time::sleep(later).await;
+    let settled = ctx.server.memory()?;
+    let keys_later = tracked_keys(&ctx.target).await?;
+    let requests = outcome.statuses.values().sum();
+    Ok(KeyFlood {
+        requests,
+        per_sec: outcome.ok_per_sec(),
+        statuses: outcome.statuses,
+        rss_before_kib: before.rss_kib,
+        rss_after_kib: after.rss_kib,
+        rss_later_kib: settled.rss_kib,
+        keys: [keys_before, keys_after, keys_later],
+        later,
+    })
+}
+
+/// `portcullis_rate_limit_keys` from the server's `/metrics`.
+async fn tracked_keys(target: &Target) -> anyhow::Result<u64> {
+    let mut conn = load::Conn::open(target.addr).await?;
+    let (status, body) = conn.send(target.get("/metrics", None)?).await?;
+    anyhow::ensure!(status == StatusCode::OK, "/metrics answered {status}");
+    let text = String::from_utf8_lossy(&body);
+    text.lines()
+        .find_map(|line| line.strip_prefix("portcullis_rate_limit_keys "))
+        .context("no portcullis_rate_limit_keys in /metrics")?
+        .trim()
+        .parse()
+        .context("portcullis_rate_limit_keys is not a number")
+}
+
+/// Forgot-password for a new random email each time.
+struct RandomForgot {
+    target: Target,
+    client: u64,
+    sent: u64,
+}
+
+impl RandomForgot {
+    fn new(target: Target, client: u64) -> Self {
+        Self {
+            target,
+            client,
+            sent: 0,
+        }
+    }
+}
+
+impl Workload for RandomForgot {
+    fn next(&mut self) -> anyhow::Result<(Req, bool)> {
+        self.sent += 1;
+        let email = format!("nobody-{}-{}@flood.test", self.client, self.sent);
+        Ok((
+            self.target
+                .post_json(FORGOT_PATH, &json!({"email": email}))?,
+            true,
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Tokens {
+    access_token: String,
+    refresh_token: String,
+}
+
+fn login_request(target: &Target, user: u64) -> anyhow::Result<Req> {
+    target.post_json(
+        LOGIN_PATH,
+        &json!({"email": seed::email(user), "password": seed::PASSWORD}),
+    )
+}
+
+/// A GET of one path, with or without a Bearer token.
+struct Get {
+    target: Target,
+    path: &'static str,
+    bearer: Option<String>,
+}
+
+impl Get {
+    fn new(target: &Target, path: &'static str, bearer: Option<String>) -> Self {
+        Self {
+            target: target.clone(),
+            path,
+            bearer,
+        }
+    }
+}
+
+/// Logins of users picked at random from the whole tenant, so lookups are
+/// spread over the email index rather than served from one hot page.
+struct Login {
+    target: Target,
+    users: u64,
+    rng: u64,
+}
+
+impl Login {
+    fn new(target: Target, users: u64, seed: u64) -> Self {
+        Self {
+            target,
+            users,
+            // xorshift needs a non-zero state.
+            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+        }
+    }
+}
+
+impl Workload for Login {
+    fn next(&mut self) -> anyhow::Result<(Req, bool)> {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        Ok((login_request(&self.target, self.rng % self.users)?, true))
+    }
+}
+
+/// One client's refresh chain: each answer's refresh token is the next
+/// request's. If the chain breaks (an error), the client logs in again,
+/// uncounted, and starts a new one.
+struct Refresh {
+    target: Target,
+    token: String,
+    user: u64,
+    broken: bool,
+}
+
+impl Refresh {
+    fn new(target: Target, token: String, user: u64) -> Self {
+        Self {
+            target,
+            token,
+            user,
+            broken: false,
+        }
+    }
+}
+
+impl Workload for Refresh {
+    fn next(&mut self) -> anyhow::Result<(Req, bool)> {
+        if self.broken {
+            return Ok((login_request(&self.target, self.user)?, false));
+        }
+        let body = json!({"refreshToken": self.token});
+        Ok((self.target.post_json(REFRESH_PATH, &body)?, true))
+    }
+
+    fn answer(&mut self, status: StatusCode, body: &Bytes) {
+        match serde_json::from_slice::<Tokens>(body) {
+            Ok(tokens) if status.is_success() => {
+                self.token = tokens.refresh_token;
+                self.broken = false;
+            }
+            _ => self.broken = true,
+        }
+    }
+}
+
+impl Workload for Get {
+    fn next(&mut self) -> anyhow::Result<(Req, bool)> {
+        Ok((self.target.get(self.path, self.bearer.as_deref())?, true))
+    }
+}
+
+/// A fresh schema in the PostgreSQL database at `base`, and a URL that
+/// makes it the search path (as the integration tests do).
+async fn fresh_schema(base: &str) -> anyhow::Result<(String, String)> {
+    let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+    let admin = sea_orm::Database::connect(base)
+        .await
+        .context("cannot connect to PostgreSQL (--pg)")?;
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+        .await?;
+    admin.close().await?;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Ok((
+        format!("{base}{separator}options=-c%20search_path%3D{schema}"),
+        schema,
+    ))
+}
+
+async fn drop_schema(base: &str, schema: &str) -> anyhow::Result<()> {
+    let admin = sea_orm::Database::connect(base).await?;
+    admin
+        .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await?;
+    admin.close().await?;
+    Ok(())
+}

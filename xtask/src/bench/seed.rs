@@ -1,0 +1,152 @@
+//! Bench users, written straight into the database the server uses, and
+//! the argon2 figures the login targets are judged against.
+//!
+//! Creating users through the API would cost one argon2 hash each (10,000
+//! users ≈ 3 minutes here). They all get one hash computed once, with the
+//! parameters the server runs with, and are inserted in batches through
+//! the server's own entities, so the rows are exactly what it writes.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use argon2::password_hash::PasswordHasher as _;
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::Utc;
+use entity::user;
+use portcullis::config::Argon2Config;
+use portcullis::domain::{Limit, RateLimits, TenantSlug};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use uuid::Uuid;
+
+/// Every bench user's password.
+pub const PASSWORD: &str = "bench password 1234";
+
+/// Rows per INSERT: 10 columns each stays far below SQLite's and
+/// PostgreSQL's bound-parameter limits.
+const BATCH: u64 = 1_000;
+
+pub fn email(index: u64) -> String {
+    format!("user{index}@bench.test")
+}
+
+fn argon2(config: Argon2Config) -> anyhow::Result<Argon2<'static>> {
+    let params = Params::new(
+        config.memory_kib,
+        config.iterations,
+        config.parallelism,
+        None,
+    )
+    .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// A PHC string for [`PASSWORD`], and how long one hash took.
+fn hash_once(argon2: &Argon2<'static>) -> anyhow::Result<(String, Duration)> {
+    let started = Instant::now();
+    let hash = argon2
+        .hash_password(PASSWORD.as_bytes())
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
+        .to_string();
+    Ok((hash, started.elapsed()))
+}
+
+pub fn password_hash(config: Argon2Config) -> anyhow::Result<String> {
+    Ok(hash_once(&argon2(config)?)?.0)
+}
+
+/// The median time of one argon2id hash on one thread, with the server's
+/// parameters (a verify costs the same). Run on a plain thread, as the
+/// server's hashing threads are.
+pub fn single_hash_time(config: Argon2Config, samples: usize) -> anyhow::Result<Duration> {
+    let argon2 = argon2(config)?;
+    let mut times = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                (0..samples)
+                    .map(|_| hash_once(&argon2).map(|(_, t)| t))
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?
+    })?;
+    times.sort();
+    times
+        .get(times.len() / 2)
+        .copied()
+        .context("no hash samples")
+}
+
+pub async fn tenant_id(db: &DatabaseConnection, slug: &str) -> anyhow::Result<Uuid> {
+    let slug = TenantSlug::parse(slug).map_err(anyhow::Error::msg)?;
+    let tenant = portcullis::store::tenants::find_by_slug(db, &slug)
+        .await?
+        .with_context(|| format!("no tenant `{slug}` (did the server bootstrap?)"))?;
+    Ok(tenant.id.0)
+}
+
+/// Sets the tenant's rate limits. The throughput scenarios come from one
+/// IP at thousands of requests a second, far past the defaults; the
+/// key-flood scenario measures the limiters' memory.
+pub async fn set_rate_limits(
+    db: &DatabaseConnection,
+    slug: &str,
+    limits: RateLimits,
+) -> anyhow::Result<()> {
+    let slug = TenantSlug::parse(slug).map_err(anyhow::Error::msg)?;
+    let mut tenant = portcullis::store::tenants::find_by_slug(db, &slug)
+        .await?
+        .with_context(|| format!("no tenant `{slug}`"))?;
+    tenant.settings.rate_limits = limits;
+    portcullis::store::tenants::update(db, &tenant).await?;
+    Ok(())
+}
+
+/// Every limit at `limit`.
+pub fn all_limits(limit: Limit) -> RateLimits {
+    RateLimits {
+        login_per_ip: limit,
+        login_per_email: limit,
+        register_per_ip: limit,
+        forgot_password_per_ip: limit,
+        forgot_password_per_email: limit,
+        refresh_per_session: limit,
+        requests_per_ip: limit,
+    }
+}
+
+/// Inserts users `from..to` (emails `user{i}@bench.test`, role `user`,
+/// verified) into `tenant`, one transaction per batch.
+pub async fn users(
+    db: &DatabaseConnection,
+    tenant: Uuid,
+    hash: &str,
+    from: u64,
+    to: u64,
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let mut start = from;
+    while start < to {
+        let end = (start + BATCH).min(to);
+        let rows = (start..end).map(|i| user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            email: Set(email(i)),
+            name: Set(Some(format!("Bench User {i}"))),
+            password_hash: Set(Some(hash.to_owned())),
+            roles: Set(r#"["user"]"#.to_owned()),
+            email_verified: Set(true),
+            disabled: Set(false),
+            locked_until: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        let txn = db.begin().await?;
+        user::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        start = end;
+    }
+    Ok(())
+}
