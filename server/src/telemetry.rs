@@ -2,6 +2,8 @@
 //! picks text or JSON lines. Secrets never reach a log line: they travel in
 //! [`crate::domain::Secret`], and request spans omit query strings.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str, json: bool) -> Result<(), String> {
@@ -9,7 +11,10 @@ pub fn init(filter: &str, json: bool) -> Result<(), String> {
     // Logs go to stderr; stdout is for what commands print.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a log file or collector
+        // would get escape codes in every line (and formatting them costs).
+        .with_ansi(std::io::stderr().is_terminal());
     let result = if json {
         builder
             .json()

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::store::audit::{AuditFilter, AuditRecord};
 use crate::store::sessions::Session;
 use crate::store::users::User;
-use crate::store::{self, DatabaseConnection, StoreError};
+use crate::store::{self, Db, StoreError};
 
 /// Unparsed input of `POST /admin/users`.
 pub struct NewUser {
@@ -41,7 +41,7 @@ pub struct UserChanges {
 }
 
 pub struct Admin {
-    db: DatabaseConnection,
+    db: Db,
     hasher: Arc<PasswordHasher>,
     audit: Arc<Audit>,
     /// Mails users created without a password a link to choose one.
@@ -50,7 +50,7 @@ pub struct Admin {
 
 impl Admin {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         hasher: Arc<PasswordHasher>,
         audit: Arc<Audit>,
         credentials: Arc<Credentials>,

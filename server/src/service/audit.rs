@@ -8,7 +8,7 @@ use super::auth::ClientInfo;
 use crate::domain::{Page, TenantId, UserId};
 use crate::error::Result;
 use crate::store::audit::{AuditFilter, AuditRecord};
-use crate::store::{self, DatabaseConnection};
+use crate::store::{self, Db};
 
 /// What happened. The string forms are the stable `type` of `AuditEvent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,11 +140,11 @@ impl<'a> AuditEvent<'a> {
 }
 
 pub struct Audit {
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl Audit {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db }
     }
 

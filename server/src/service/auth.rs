@@ -21,7 +21,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::store::sessions::Session;
 use crate::store::users::User;
-use crate::store::{self, DatabaseConnection, StoreError};
+use crate::store::{self, Db, StoreError};
 
 /// Where a request came from, recorded on sessions.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +56,7 @@ pub struct Principal {
 }
 
 pub struct Auth {
-    db: DatabaseConnection,
+    db: Db,
     hasher: Arc<PasswordHasher>,
     audit: Arc<Audit>,
     reuse_grace: Duration,
@@ -70,7 +70,7 @@ const MAX_USER_AGENT_CHARS: usize = 512;
 
 impl Auth {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         hasher: Arc<PasswordHasher>,
         audit: Arc<Audit>,
         reuse_grace: Duration,
@@ -360,7 +360,9 @@ impl Auth {
         let hash = tokens::hash_refresh_token(token);
         let now = Utc::now();
         let txn = store::begin(&self.db).await?;
-        if !store::sessions::retire_refresh_token(&txn, tenant.id(), &hash, now).await? {
+        let Some(session_id) =
+            store::sessions::retire_refresh_token(&txn, tenant.id(), &hash, now).await?
+        else {
             let Some(retired) =
                 store::sessions::find_refresh_token(&txn, tenant.id(), &hash).await?
             else {
@@ -384,20 +386,17 @@ impl Auth {
                 self.audit.record(event).await;
             }
             return Err(Error::InvalidToken);
-        }
-        let rotated = store::sessions::find_refresh_token(&txn, tenant.id(), &hash)
-            .await?
-            .ok_or_else(|| Error::Internal("retired refresh token vanished".into()))?;
+        };
         // Refused before anything is written: returning drops the
         // transaction, which un-retires the token.
         self.limits.check(
             tenant.id(),
             &tenant.settings().rate_limits,
             LimitKind::RefreshPerSession,
-            &rotated.session_id.0.to_string(),
+            &session_id.0.to_string(),
         )?;
         let Some((session, user)) =
-            store::sessions::find_with_user(&txn, tenant.id(), rotated.session_id).await?
+            store::sessions::find_with_user(&txn, tenant.id(), session_id).await?
         else {
             return Err(Error::InvalidToken);
         };

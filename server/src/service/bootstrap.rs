@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::store::users::User;
-use crate::store::{self, DatabaseConnection};
+use crate::store::{self, Db};
 
 /// What the first start created, to print once.
 pub struct Bootstrapped {
@@ -23,7 +23,7 @@ pub struct Bootstrapped {
 }
 
 pub async fn run(
-    db: &DatabaseConnection,
+    db: &Db,
     tenants: &Tenants,
     hasher: &PasswordHasher,
     admin_email: &Email,

@@ -23,10 +23,10 @@ use crate::domain::{Email, Password, Secret, UserId, Validator};
 use crate::error::{Error, Result};
 use crate::store::user_tokens::{self, NewUserToken, UserTokenKind};
 use crate::store::users::User;
-use crate::store::{self, ConnectionTrait, DatabaseConnection};
+use crate::store::{self, ConnectionTrait, Db};
 
 pub struct Credentials {
-    db: DatabaseConnection,
+    db: Db,
     hasher: Arc<PasswordHasher>,
     mailer: Arc<Mailer>,
     audit: Arc<Audit>,
@@ -70,7 +70,7 @@ impl TokenHolder {
 
 impl Credentials {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         hasher: Arc<PasswordHasher>,
         mailer: Arc<Mailer>,
         audit: Arc<Audit>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::store::{self, DatabaseConnection};
+use crate::store::{self, Db};
 
 /// How often housekeeping runs (and once at start).
 const EVERY: Duration = Duration::from_secs(3600);
@@ -15,7 +15,7 @@ const EVERY: Duration = Duration::from_secs(3600);
 /// can no longer lead to a lock.
 const LONGEST_WINDOW: chrono::Duration = chrono::Duration::days(1);
 
-pub fn spawn(db: DatabaseConnection, audit_retention: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(db: Db, audit_retention: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         loop {

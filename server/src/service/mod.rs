@@ -24,12 +24,12 @@ pub mod tokens;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::store::DatabaseConnection;
+use crate::store::Db;
 
 /// Everything the request handlers need, built once at start.
 pub struct Services {
     pub config: Arc<Config>,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub tenants: Arc<tenants::Tenants>,
     pub auth: auth::Auth,
     pub sessions: sessions::Sessions,

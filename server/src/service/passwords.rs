@@ -72,6 +72,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
                 .spawn(move || {
+                    yield_to_requests();
                     loop {
                         // Hold the lock only while taking a job, not while hashing.
                         let job = match receiver.lock() {
@@ -128,6 +129,26 @@ impl PasswordHasher {
             .run(move |worker| worker.verify(password.expose().as_bytes(), &hash))
             .await?;
         Ok(known && matches)
+    }
+}
+
+/// How much lighter than the runtime's threads a hashing thread weighs
+/// with the scheduler (Linux nice value; 10 is about a tenth).
+#[cfg(target_os = "linux")]
+const HASHING_NICENESS: i32 = 10;
+
+/// Lowers this (hashing) thread's priority. In a login flood every core is
+/// busy hashing, and a request as light as `/health` waited for the
+/// scheduler to take a core from a hash (p99 9 ms in `cargo xtask bench`).
+/// Niced, hashing gives way the moment a runtime thread wakes, yet still
+/// gets every cycle nobody else wants, so logins per second do not drop.
+/// Linux applies `setpriority` to one thread; elsewhere this does nothing.
+fn yield_to_requests() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICENESS)
+    {
+        tracing::warn!(error = %e, "cannot lower the hashing thread's priority");
     }
 }
 

@@ -13,10 +13,10 @@ use super::tenants::Tenants;
 use crate::domain::{Page, TenantSettings, TenantSlug};
 use crate::error::{Error, Result};
 use crate::store::tenants::Tenant;
-use crate::store::{self, DatabaseConnection};
+use crate::store::{self, Db};
 
 pub struct Platform {
-    db: DatabaseConnection,
+    db: Db,
     tenants: Arc<Tenants>,
     audit: Arc<Audit>,
 }
@@ -49,7 +49,7 @@ pub struct TenantChanges<F> {
 }
 
 impl Platform {
-    pub fn new(db: DatabaseConnection, tenants: Arc<Tenants>, audit: Arc<Audit>) -> Self {
+    pub fn new(db: Db, tenants: Arc<Tenants>, audit: Arc<Audit>) -> Self {
         Self { db, tenants, audit }
     }
 

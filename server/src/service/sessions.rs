@@ -12,15 +12,15 @@ use super::tenants::TenantContext;
 use crate::domain::SessionId;
 use crate::error::{Error, Result};
 use crate::store::sessions::Session;
-use crate::store::{self, DatabaseConnection};
+use crate::store::{self, Db};
 
 pub struct Sessions {
-    db: DatabaseConnection,
+    db: Db,
     audit: Arc<Audit>,
 }
 
 impl Sessions {
-    pub fn new(db: DatabaseConnection, audit: Arc<Audit>) -> Self {
+    pub fn new(db: Db, audit: Arc<Audit>) -> Self {
         Self { db, audit }
     }
 

@@ -14,7 +14,7 @@ use super::tokens::Verifier;
 use crate::domain::{Page, SigningAlgorithm, TenantId, TenantSettings, TenantSlug};
 use crate::error::{Error, Result};
 use crate::store::keys::StoredKey;
-use crate::store::{self, ConnectionTrait, DatabaseConnection, StoreError, tenants::Tenant};
+use crate::store::{self, ConnectionTrait, Db, StoreError, tenants::Tenant};
 
 /// How long a resolved tenant is reused before it is read again. Settings
 /// and keys changed by another instance take effect within this time; the
@@ -51,14 +51,14 @@ impl TenantContext {
 }
 
 pub struct Tenants {
-    db: DatabaseConnection,
+    db: Db,
     master: Arc<MasterKey>,
     public_url: String,
     cache: RwLock<HashMap<String, Arc<TenantContext>>>,
 }
 
 impl Tenants {
-    pub fn new(db: DatabaseConnection, master: Arc<MasterKey>, public_url: String) -> Self {
+    pub fn new(db: Db, master: Arc<MasterKey>, public_url: String) -> Self {
         Self {
             db,
             master,

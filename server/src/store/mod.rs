@@ -12,14 +12,16 @@ pub mod throttle;
 pub mod user_tokens;
 pub mod users;
 
+mod db;
+
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DbErr, SqlErr};
 
-use sea_orm::TransactionTrait;
-pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
+pub use db::{Db, Txn};
+pub use sea_orm::ConnectionTrait;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -56,7 +58,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// foreign keys (cascading deletes), a busy timeout (writers queue instead
 /// of failing) and `synchronous = NORMAL`, which is durable in WAL mode
 /// except for the last transactions on power loss.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(url: &str) -> Result<Db, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
@@ -73,24 +75,25 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     } else {
         options.max_connections(16).min_connections(1);
     }
-    Database::connect(options).await
+    Ok(Db::new(Database::connect(options).await?))
 }
 
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+pub async fn migrate(db: &Db) -> Result<(), DbErr> {
+    Migrator::up(db.connection(), None).await
 }
 
 /// `SELECT 1`, for `/ready`.
-pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
-    db.ping().await
+pub async fn ping(db: &Db) -> Result<(), DbErr> {
+    db.connection().ping().await
 }
 
-/// Starts a transaction. Dropping it without [`commit`] rolls it back, so
-/// an early `?` never leaves half a change behind.
-pub async fn begin(db: &DatabaseConnection) -> StoreResult<DatabaseTransaction> {
+/// Starts a transaction (on SQLite, once it is this one's turn to write:
+/// see [`Db`]). Dropping it without [`commit`] rolls it back, so an early
+/// `?` never leaves half a change behind.
+pub async fn begin(db: &Db) -> StoreResult<Txn> {
     Ok(db.begin().await?)
 }
 
-pub async fn commit(txn: DatabaseTransaction) -> StoreResult<()> {
+pub async fn commit(txn: Txn) -> StoreResult<()> {
     Ok(txn.commit().await?)
 }

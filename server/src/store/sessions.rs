@@ -205,23 +205,24 @@ pub async fn insert_refresh_token(
 }
 
 /// Retires the token if it is still live, as one conditional UPDATE: of
-/// several concurrent callers exactly one sees `true`. Being a write, it
-/// also takes SQLite's write lock first thing in the transaction, so the
-/// reads after it cannot be invalidated by a concurrent writer.
+/// several concurrent callers exactly one gets its session back. Being a
+/// write, it also takes SQLite's write lock first thing in the
+/// transaction, so the reads after it cannot be invalidated by a
+/// concurrent writer.
 pub async fn retire_refresh_token(
     db: &impl ConnectionTrait,
     tenant: TenantId,
     token_hash: &str,
     now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let result = refresh_token::Entity::update_many()
+) -> StoreResult<Option<SessionId>> {
+    let retired = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RetiredAt, Expr::value(now))
         .filter(refresh_token::Column::TenantId.eq(tenant.0))
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
         .filter(refresh_token::Column::RetiredAt.is_null())
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    Ok(retired.first().map(|row| SessionId(row.session_id)))
 }
 
 pub async fn find_refresh_token(

@@ -22,7 +22,8 @@ use clap::Parser;
 use hyper::StatusCode;
 use portcullis::config::Config;
 use portcullis::domain::{Limit, RateLimits};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use portcullis::store::Db;
+use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -89,6 +90,10 @@ pub struct Options {
     /// file in the bench's temp directory.
     #[arg(long, default_value = "info")]
     log: String,
+    /// Measure only at `--users`, without the 1k/100k user-count
+    /// comparison (quicker, for trying a change).
+    #[arg(long)]
+    no_scaling: bool,
     /// Where to write the report, relative to the workspace root.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
@@ -251,7 +256,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// 1k, 100k and `--users`, ascending, each once.
-fn scale_points(users: u64) -> Vec<u64> {
+fn scale_points(users: u64, scaling: bool) -> Vec<u64> {
+    if !scaling {
+        return vec![users];
+    }
     let mut points = vec![SCALE_SMALL, SCALE_LARGE, users];
     points.sort_unstable();
     points.dedup();
@@ -329,7 +337,7 @@ async fn bench_database(
     let tenant = seed::tenant_id(&db, TENANT).await?;
     seed::set_rate_limits(&db, TENANT, seed::all_limits(OPEN_LIMIT)).await?;
     let hash = seed::password_hash(config.argon2)?;
-    let points = scale_points(options.users);
+    let points = scale_points(options.users, !options.no_scaling);
     let mut seeded = 0;
 
     let mut restarts = Vec::new();
@@ -576,7 +584,7 @@ async fn run_flood(ctx: &Ctx<'_>, users: u64, logins: usize) -> anyhow::Result<F
     })
 }
 
-async fn run_key_flood(ctx: &Ctx<'_>, db: &DatabaseConnection) -> anyhow::Result<KeyFlood> {
+async fn run_key_flood(ctx: &Ctx<'_>, db: &Db) -> anyhow::Result<KeyFlood> {
     seed::set_rate_limits(
         db,
         TENANT,

@@ -15,8 +15,9 @@ use chrono::Utc;
 use entity::user;
 use portcullis::config::Argon2Config;
 use portcullis::domain::{Limit, RateLimits, TenantSlug};
+use portcullis::store::Db;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 /// Every bench user's password.
@@ -77,7 +78,7 @@ pub fn single_hash_time(config: Argon2Config, samples: usize) -> anyhow::Result<
         .context("no hash samples")
 }
 
-pub async fn tenant_id(db: &DatabaseConnection, slug: &str) -> anyhow::Result<Uuid> {
+pub async fn tenant_id(db: &Db, slug: &str) -> anyhow::Result<Uuid> {
     let slug = TenantSlug::parse(slug).map_err(anyhow::Error::msg)?;
     let tenant = portcullis::store::tenants::find_by_slug(db, &slug)
         .await?
@@ -88,11 +89,7 @@ pub async fn tenant_id(db: &DatabaseConnection, slug: &str) -> anyhow::Result<Uu
 /// Sets the tenant's rate limits. The throughput scenarios come from one
 /// IP at thousands of requests a second, far past the defaults; the
 /// key-flood scenario measures the limiters' memory.
-pub async fn set_rate_limits(
-    db: &DatabaseConnection,
-    slug: &str,
-    limits: RateLimits,
-) -> anyhow::Result<()> {
+pub async fn set_rate_limits(db: &Db, slug: &str, limits: RateLimits) -> anyhow::Result<()> {
     let slug = TenantSlug::parse(slug).map_err(anyhow::Error::msg)?;
     let mut tenant = portcullis::store::tenants::find_by_slug(db, &slug)
         .await?
@@ -117,13 +114,7 @@ pub fn all_limits(limit: Limit) -> RateLimits {
 
 /// Inserts users `from..to` (emails `user{i}@bench.test`, role `user`,
 /// verified) into `tenant`, one transaction per batch.
-pub async fn users(
-    db: &DatabaseConnection,
-    tenant: Uuid,
-    hash: &str,
-    from: u64,
-    to: u64,
-) -> anyhow::Result<()> {
+pub async fn users(db: &Db, tenant: Uuid, hash: &str, from: u64, to: u64) -> anyhow::Result<()> {
     let now = Utc::now();
     let mut start = from;
     while start < to {

@@ -1,0 +1,106 @@
+//! The connection pool, and on SQLite the turn-taking of writers.
+//!
+//! SQLite lets one transaction write at a time. Left to itself, a second
+//! writer gets `SQLITE_BUSY` and its busy handler sleeps 1, 2, 5, 10…
+//! ms before trying again, so under concurrent writes (refresh rotations,
+//! logins) the lock sits idle while writers sleep and throughput collapses
+//! to a few hundred transactions a second. Here transactions instead queue
+//! on an in-process FIFO lock and start the moment the previous one ends.
+//! PostgreSQL locks rows, so there transactions run side by side. Single
+//! statements outside a transaction still rely on SQLite's busy handler;
+//! they are rare on hot paths.
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement, TransactionTrait,
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The pool. Cheap to clone; clones share the pool and the write turn.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: DatabaseConnection,
+    /// `Some` on SQLite: held by the transaction whose turn it is.
+    write_turn: Option<Arc<Mutex<()>>>,
+}
+
+/// A transaction; on SQLite it holds the write turn until it commits or
+/// is dropped (rolled back).
+pub struct Txn {
+    // Declared first, so it is dropped (rolled back) before the turn passes on.
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Db {
+    pub fn new(conn: DatabaseConnection) -> Self {
+        let write_turn =
+            (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Self { conn, write_turn }
+    }
+
+    /// The underlying pool, for migrations and health checks.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Closes the pool; other clones of it stop working too.
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.conn.close().await
+    }
+
+    pub async fn begin(&self) -> Result<Txn, DbErr> {
+        let turn = match &self.write_turn {
+            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
+            None => None,
+        };
+        Ok(Txn {
+            txn: self.conn.begin().await?,
+            _turn: turn,
+        })
+    }
+}
+
+impl Txn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+/// Lets the store's functions take a [`Db`] or a [`Txn`] alike, by handing
+/// every statement to the wrapped connection.
+macro_rules! delegate_connection {
+    ($type:ty, $field:ident) => {
+        #[async_trait::async_trait]
+        impl ConnectionTrait for $type {
+            fn get_database_backend(&self) -> DbBackend {
+                self.$field.get_database_backend()
+            }
+
+            async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+                self.$field.execute_raw(stmt).await
+            }
+
+            async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+                self.$field.execute_unprepared(sql).await
+            }
+
+            async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+                self.$field.query_one_raw(stmt).await
+            }
+
+            async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                self.$field.query_all_raw(stmt).await
+            }
+
+            fn support_returning(&self) -> bool {
+                self.$field.support_returning()
+            }
+        }
+    };
+}
+
+delegate_connection!(Db, conn);
+delegate_connection!(Txn, txn);
