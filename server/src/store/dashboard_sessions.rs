@@ -69,8 +69,9 @@ pub async fn find_with_user(
     let found = dashboard_session::Entity::find()
         .filter(dashboard_session::Column::TokenHash.eq(token_hash))
         .find_also_related(user::Entity)
-        .one(db)
-        .await?;
+        .all(db) // a unique key: no `.one` (module docs)
+        .await?
+        .pop();
     match found {
         Some((session, Some(user))) => Ok(Some((session.into(), User::try_from(user)?))),
         _ => Ok(None),

@@ -2,6 +2,12 @@
 //! submodule per aggregate; every query on tenant-owned rows takes a
 //! `TenantId`. Functions take any `ConnectionTrait`, so a service can run
 //! several of them in one transaction.
+//!
+//! Lookups by a unique key use `.all(db)` and take the one row, never
+//! sea-orm's `.one(db)`: that adds `LIMIT ?`, and SQLite re-prepares a
+//! statement every time a LIMIT parameter is bound (it plans with the
+//! value), so every execution parsed and planned its SQL again: a fifth
+//! of the CPU of `GET /me` (`perf`, `cargo xtask bench`).
 
 pub mod audit;
 pub mod dashboard_sessions;

@@ -82,8 +82,9 @@ pub async fn find(
 ) -> StoreResult<Option<Session>> {
     Ok(session::Entity::find_by_id(id.0)
         .filter(session::Column::TenantId.eq(tenant.0))
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map(Session::from))
 }
 
@@ -96,8 +97,9 @@ pub async fn find_with_user(
     let found = session::Entity::find_by_id(id.0)
         .filter(session::Column::TenantId.eq(tenant.0))
         .find_also_related(user::Entity)
-        .one(db)
-        .await?;
+        .all(db) // a unique key: no `.one` (module docs)
+        .await?
+        .pop();
     match found {
         Some((session, Some(user))) => Ok(Some((session.into(), User::try_from(user)?))),
         _ => Ok(None),
@@ -233,8 +235,9 @@ pub async fn find_refresh_token(
     Ok(refresh_token::Entity::find()
         .filter(refresh_token::Column::TenantId.eq(tenant.0))
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map(|row| RefreshToken {
             session_id: SessionId(row.session_id),
             retired_at: row.retired_at,

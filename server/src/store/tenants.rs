@@ -44,16 +44,18 @@ pub async fn find_by_slug(
 ) -> StoreResult<Option<Tenant>> {
     tenant::Entity::find()
         .filter(tenant::Column::Slug.eq(slug.as_str()))
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map(Tenant::try_from)
         .transpose()
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: TenantId) -> StoreResult<Option<Tenant>> {
     tenant::Entity::find_by_id(id.0)
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map(Tenant::try_from)
         .transpose()
 }

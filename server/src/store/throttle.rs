@@ -26,8 +26,9 @@ pub async fn find(
 ) -> StoreResult<Option<Throttle>> {
     Ok(
         login_throttle::Entity::find_by_id((tenant.0, email.to_owned()))
-            .one(db)
+            .all(db) // a unique key: no `.one` (module docs)
             .await?
+            .pop()
             .map(|row| Throttle {
                 failures: u32::try_from(row.failures).unwrap_or(0),
                 locked_until: row.locked_until,
@@ -80,8 +81,9 @@ pub async fn record_failure(
             .await?;
     }
     let failures = login_throttle::Entity::find_by_id((tenant.0, email.to_owned()))
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map_or(1, |row| row.failures);
     Ok(u32::try_from(failures).unwrap_or(0))
 }

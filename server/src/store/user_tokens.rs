@@ -86,8 +86,9 @@ pub async fn find_live(
         .filter(user_token::Column::TokenHash.eq(token_hash))
         .filter(user_token::Column::UsedAt.is_null())
         .filter(user_token::Column::ExpiresAt.gt(now))
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map(|row| UserId(row.user_id)))
 }
 

@@ -79,8 +79,9 @@ pub async fn find(
 ) -> StoreResult<Option<User>> {
     user::Entity::find_by_id(id.0)
         .filter(user::Column::TenantId.eq(tenant.0))
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map(User::try_from)
         .transpose()
 }
@@ -93,8 +94,9 @@ pub async fn find_by_email(
     user::Entity::find()
         .filter(user::Column::TenantId.eq(tenant.0))
         .filter(user::Column::Email.eq(email.as_str()))
-        .one(db)
+        .all(db) // a unique key: no `.one` (module docs)
         .await?
+        .pop()
         .map(User::try_from)
         .transpose()
 }
