@@ -377,6 +377,14 @@ async fn bench_database(
     for &users in &points {
         eprintln!("bench: {name}: seeding users {seeded}..{users}");
         seed::users(&db, tenant, &hash, seeded, users).await?;
+        // Fresh statistics, as autovacuum gathers them soon after a bulk
+        // load in production; without them PostgreSQL plans with the
+        // table sizes of before the load. (Not on SQLite: its ANALYZE
+        // samples make bound parameters re-plan every statement.)
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            db.execute_unprepared("ANALYZE users, sessions, refresh_tokens")
+                .await?;
+        }
         seeded = users;
         eprintln!("bench: {name}: {users} users: /me, refresh, login");
         measured.push(core_scenarios(&ctx, users).await?);
