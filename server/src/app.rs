@@ -101,6 +101,7 @@ pub async fn open(config: Config) -> anyhow::Result<Opened> {
             config.refresh_reuse_grace,
             Arc::clone(&credentials),
             Arc::clone(&limits),
+            config.token_cache,
         ),
         sessions: Sessions::new(db.clone(), Arc::clone(&audit)),
         admin: Admin::new(

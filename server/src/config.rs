@@ -70,6 +70,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "request_timeout_secs",
         "longest the body may take to arrive, and the handler after it",
     ),
+    (
+        "token_cache_secs",
+        "how long a Bearer-token check is reused; bounds how late another instance's revocation applies here (0: off)",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -106,6 +110,11 @@ pub struct Config {
     /// handler may run after it (then 503: a slow server); a bound on what
     /// one connection can hold.
     pub request_timeout: Duration,
+    /// How long a successful Bearer-token check may be reused
+    /// (`service::token_cache`). Changes made by this process end a reuse
+    /// at once; this bounds how late one made by another instance sharing
+    /// the database (or the CLI) applies here. Zero turns reuse off.
+    pub token_cache: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +270,10 @@ impl Config {
         if !(1..=600).contains(&request_timeout_secs) {
             return Err(invalid("request_timeout_secs", "must be between 1 and 600"));
         }
+        let token_cache_secs: u64 = raw.parse("token_cache_secs", 1)?;
+        if token_cache_secs > 60 {
+            return Err(invalid("token_cache_secs", "must be between 0 and 60"));
+        }
         let mail_from = raw
             .get("mail_from")
             .unwrap_or("Portcullis <no-reply@localhost>")
@@ -292,6 +305,7 @@ impl Config {
             mail_from,
             trusted_proxies,
             request_timeout: Duration::from_secs(request_timeout_secs),
+            token_cache: Duration::from_secs(token_cache_secs),
         })
     }
 }

@@ -14,6 +14,7 @@ use super::credentials::Credentials;
 use super::limits::{LimitKind, RateLimiters};
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
+use super::token_cache::TokenCache;
 use super::tokens::{self, AccessClaims};
 use crate::domain::{
     DisplayName, Email, EmailVerification, Password, Role, Secret, SessionId, UserId, Validator,
@@ -49,6 +50,7 @@ pub struct TokenPair {
 }
 
 /// A verified Bearer token, its live session and its user.
+#[derive(Clone)]
 pub struct Principal {
     pub user: User,
     pub session_id: SessionId,
@@ -63,6 +65,7 @@ pub struct Auth {
     /// Registration mails the verification link through it.
     credentials: Arc<Credentials>,
     limits: Arc<RateLimiters>,
+    token_cache: TokenCache,
 }
 
 /// User agents are client-chosen text of any length; keep a useful prefix.
@@ -76,6 +79,7 @@ impl Auth {
         reuse_grace: Duration,
         credentials: Arc<Credentials>,
         limits: Arc<RateLimiters>,
+        token_cache_lifetime: Duration,
     ) -> Self {
         Self {
             db,
@@ -84,6 +88,7 @@ impl Auth {
             reuse_grace,
             credentials,
             limits,
+            token_cache: TokenCache::new(token_cache_lifetime),
         }
     }
 
@@ -463,21 +468,34 @@ impl Auth {
     /// Verifies a Bearer token and checks, in one query, that its session
     /// is live and its user still exists and is enabled: a revoked session
     /// or a disabled user stops every token at once, not at its `exp`.
+    /// A token checked moments ago skips both while that result still
+    /// holds ([`super::token_cache`]).
     pub async fn authenticate(&self, tenant: &TenantContext, token: &str) -> Result<Principal> {
+        let now = Utc::now();
+        // Read before the query, so a change committed after it shows.
+        let auth_changes = self.db.auth_changes();
+        let key = TokenCache::key(token);
+        if let Some(principal) = self.token_cache.get(&key, tenant, auth_changes, now) {
+            record_user(principal.user.id);
+            return Ok(principal);
+        }
         let claims = tokens::verify_access_token(&tenant.verifier(), token)?;
         let session_id = SessionId(claims.sid);
         let (session, user) = store::sessions::find_with_user(&self.db, tenant.id(), session_id)
             .await?
             .ok_or(Error::InvalidToken)?;
-        if !session.is_live(Utc::now()) || session.user_id.0 != claims.sub || user.disabled {
+        if !session.is_live(now) || session.user_id.0 != claims.sub || user.disabled {
             return Err(Error::InvalidToken);
         }
         record_user(user.id);
-        Ok(Principal {
+        let principal = Principal {
             user,
             session_id,
             claims,
-        })
+        };
+        self.token_cache
+            .put(key, tenant, auth_changes, session.expires_at, &principal);
+        Ok(principal)
     }
 }
 

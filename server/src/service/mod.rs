@@ -19,6 +19,7 @@ pub mod passwords;
 pub mod platform;
 pub mod sessions;
 pub mod tenants;
+pub mod token_cache;
 pub mod tokens;
 
 use std::sync::Arc;

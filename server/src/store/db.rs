@@ -9,8 +9,13 @@
 //! PostgreSQL locks rows, so there transactions run side by side. Single
 //! statements outside a transaction still rely on SQLite's busy handler;
 //! they are rare on hot paths.
+//!
+//! The pool also counts committed changes to what a Bearer-token check
+//! reads (see [`Connection::auth_changed`]), so the service's cache of
+//! checked tokens can tell when an entry may be stale.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
@@ -18,12 +23,14 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// The pool. Cheap to clone; clones share the pool and the write turn.
+/// The pool. Cheap to clone; clones share the pool, the write turn and
+/// the count of auth changes.
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
     /// `Some` on SQLite: held by the transaction whose turn it is.
     write_turn: Option<Arc<Mutex<()>>>,
+    auth_changes: Arc<AtomicU64>,
 }
 
 /// A transaction; on SQLite it holds the write turn until it commits or
@@ -32,13 +39,48 @@ pub struct Txn {
     // Declared first, so it is dropped (rolled back) before the turn passes on.
     txn: DatabaseTransaction,
     _turn: Option<OwnedMutexGuard<()>>,
+    auth_changes: Arc<AtomicU64>,
+    /// Set by [`Connection::auth_changed`]; counted once committed.
+    auth_changed: AtomicBool,
+}
+
+/// A [`Db`] or a [`Txn`]: what the store's writers take.
+pub trait Connection: ConnectionTrait {
+    /// Says that this connection has changed what a Bearer-token check
+    /// reads: a session's revocation, a user, a tenant. Called by the store
+    /// right after such a write; counted at once outside a transaction and
+    /// at commit inside one, so a reader that saw the count before its
+    /// read always sees a newer count once that write is visible.
+    fn auth_changed(&self);
+}
+
+impl Connection for Db {
+    fn auth_changed(&self) {
+        self.auth_changes.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Connection for Txn {
+    fn auth_changed(&self) {
+        self.auth_changed.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
         let write_turn =
             (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Self { conn, write_turn }
+        Self {
+            conn,
+            write_turn,
+            auth_changes: Arc::default(),
+        }
+    }
+
+    /// How many auth changes this process has committed so far. Read it
+    /// before reading what it guards; any later change makes it differ.
+    pub fn auth_changes(&self) -> u64 {
+        self.auth_changes.load(Ordering::Acquire)
     }
 
     /// The underlying pool, for migrations and health checks.
@@ -59,13 +101,21 @@ impl Db {
         Ok(Txn {
             txn: self.conn.begin().await?,
             _turn: turn,
+            auth_changes: Arc::clone(&self.auth_changes),
+            auth_changed: AtomicBool::new(false),
         })
     }
 }
 
 impl Txn {
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        let result = self.txn.commit().await;
+        // Also after a failed commit: whether it took is unknown, and a
+        // needless count costs only a cache miss.
+        if self.auth_changed.load(Ordering::Relaxed) {
+            self.auth_changes.fetch_add(1, Ordering::Release);
+        }
+        result
     }
 }
 

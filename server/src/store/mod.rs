@@ -26,7 +26,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DbErr, SqlErr};
 
-pub use db::{Db, Txn};
+pub use db::{Connection, Db, Txn};
 pub use sea_orm::ConnectionTrait;
 
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::StoreResult;
 use super::users::User;
+use super::{Connection, StoreResult};
 use crate::domain::{SessionId, TenantId, UserId};
 
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ pub async fn list_unrevoked(
 /// Revokes one live session; with `owner`, only if it belongs to that
 /// user (a user revoking their own). `false` when there was none to revoke.
 pub async fn revoke(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
     tenant: TenantId,
     id: SessionId,
     owner: Option<UserId>,
@@ -142,12 +142,14 @@ pub async fn revoke(
     if let Some(user) = owner {
         update = update.filter(session::Column::UserId.eq(user.0));
     }
-    Ok(update.exec(db).await?.rows_affected == 1)
+    let revoked = update.exec(db).await?.rows_affected == 1;
+    db.auth_changed();
+    Ok(revoked)
 }
 
 /// Revokes every live session of the user; returns how many.
 pub async fn revoke_all(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
     tenant: TenantId,
     user: UserId,
     now: DateTime<Utc>,
@@ -159,6 +161,7 @@ pub async fn revoke_all(
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
+    db.auth_changed();
     Ok(result.rows_affected)
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
-use super::{StoreError, StoreResult};
+use super::{Connection, StoreError, StoreResult};
 use crate::domain::{Page, TenantId, TenantSettings, TenantSlug};
 
 #[derive(Debug, Clone)]
@@ -96,7 +96,7 @@ pub async fn page(db: &impl ConnectionTrait, page: Page) -> StoreResult<(Vec<Ten
 }
 
 /// Writes name and settings back.
-pub async fn update(db: &impl ConnectionTrait, tenant: &Tenant) -> StoreResult<()> {
+pub async fn update(db: &impl Connection, tenant: &Tenant) -> StoreResult<()> {
     let row = tenant::ActiveModel {
         id: Set(tenant.id.0),
         name: Set(tenant.name.clone()),
@@ -105,12 +105,14 @@ pub async fn update(db: &impl ConnectionTrait, tenant: &Tenant) -> StoreResult<(
         ..Default::default()
     };
     tenant::Entity::update(row).exec(db).await?;
+    db.auth_changed();
     Ok(())
 }
 
 /// Deletes the tenant and, by cascading foreign keys, everything it owns:
 /// users, sessions, refresh tokens, keys, audit events.
-pub async fn delete(db: &impl ConnectionTrait, id: TenantId) -> StoreResult<bool> {
+pub async fn delete(db: &impl Connection, id: TenantId) -> StoreResult<bool> {
     let result = tenant::Entity::delete_by_id(id.0).exec(db).await?;
+    db.auth_changed();
     Ok(result.rows_affected == 1)
 }

@@ -6,7 +6,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::{StoreError, StoreResult};
+use super::{Connection, StoreError, StoreResult};
 use crate::domain::{Email, Page, TenantId, UserId};
 
 #[derive(Debug, Clone)]
@@ -164,7 +164,7 @@ fn escape_like(text: &str) -> String {
 
 /// Writes the user's mutable fields (name, roles, disabled, password hash,
 /// verification) back.
-pub async fn update(db: &impl ConnectionTrait, user: &User) -> StoreResult<()> {
+pub async fn update(db: &impl Connection, user: &User) -> StoreResult<()> {
     let row = user::ActiveModel {
         id: Set(user.id.0),
         name: Set(user.name.clone()),
@@ -182,23 +182,25 @@ pub async fn update(db: &impl ConnectionTrait, user: &User) -> StoreResult<()> {
         .filter(user::Column::Id.eq(user.id.0))
         .exec(db)
         .await?;
+    db.auth_changed();
     Ok(())
 }
 
 /// Deletes the user; their sessions and refresh tokens go with them
 /// (foreign keys cascade). `false` when there was no such user.
-pub async fn delete(db: &impl ConnectionTrait, tenant: TenantId, id: UserId) -> StoreResult<bool> {
+pub async fn delete(db: &impl Connection, tenant: TenantId, id: UserId) -> StoreResult<bool> {
     let result = user::Entity::delete_many()
         .filter(user::Column::TenantId.eq(tenant.0))
         .filter(user::Column::Id.eq(id.0))
         .exec(db)
         .await?;
+    db.auth_changed();
     Ok(result.rows_affected == 1)
 }
 
 /// Mirrors a lock (or its end) onto the user with this email, if any.
 pub async fn set_locked_until(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
     tenant: TenantId,
     email: &str,
     until: Option<DateTime<Utc>>,
@@ -209,10 +211,11 @@ pub async fn set_locked_until(
         .filter(user::Column::Email.eq(email))
         .exec(db)
         .await?;
+    db.auth_changed();
     Ok(())
 }
 pub async fn set_password(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
     tenant: TenantId,
     id: UserId,
     password_hash: &str,
@@ -228,12 +231,13 @@ pub async fn set_password(
         .filter(user::Column::Id.eq(id.0))
         .exec(db)
         .await?;
+    db.auth_changed();
     Ok(())
 }
 
 /// Records that the user proved they read mail at their address.
 pub async fn mark_email_verified(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
     tenant: TenantId,
     id: UserId,
     now: DateTime<Utc>,
@@ -246,5 +250,6 @@ pub async fn mark_email_verified(
         .filter(user::Column::EmailVerified.eq(false))
         .exec(db)
         .await?;
+    db.auth_changed();
     Ok(())
 }

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 
 fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
@@ -163,4 +163,87 @@ async fn a_deleted_user_token_is_rejected() {
         .await
         .unwrap();
     assert_rejected(&app, &tokens.access).await;
+}
+
+async fn me_status(app: &TestApp, token: &str) -> StatusCode {
+    app.get_bearer("/t/default/me", token).await.status()
+}
+
+/// A token checked moments ago is not checked again while nothing changed
+/// (`service::token_cache`); every change made through this instance must
+/// still apply to the very next request.
+#[tokio::test]
+async fn a_recently_checked_token_still_stops_at_once() {
+    let app = spawn_app().await;
+    let admin = app.superadmin().await;
+    let (revoked, _) = app.member("default", "revoked@example.com", &[]).await;
+    let (disabled, disabled_id) = app.member("default", "disabled@example.com", &[]).await;
+    let (renamed, renamed_id) = app.member("default", "renamed@example.com", &[]).await;
+    for tokens in [&revoked, &disabled, &renamed] {
+        assert_eq!(me_status(&app, &tokens.access).await, StatusCode::OK);
+    }
+
+    let response = app
+        .post_bearer("/t/default/auth/logout-all", &revoked.access, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_rejected(&app, &revoked.access).await;
+
+    let path = format!("/t/default/admin/users/{disabled_id}");
+    let response = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            &admin.access,
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_rejected(&app, &disabled.access).await;
+
+    let path = format!("/t/default/admin/users/{renamed_id}");
+    let response = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            &admin.access,
+            Some(&json!({"name": "New Name"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: Value = app
+        .get_bearer("/t/default/me", &renamed.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["name"], "New Name");
+}
+
+/// Another instance on the same database learns of a revocation within
+/// `PORTCULLIS_TOKEN_CACHE_SECS` (1 s by default); with 0, at once.
+#[tokio::test]
+async fn another_instance_s_revocation_applies_within_the_cache_lifetime() {
+    for (lifetime, bound) in [
+        ("1", std::time::Duration::from_secs(3)),
+        ("0", std::time::Duration::ZERO),
+    ] {
+        let first = spawn_app_with(&[("PORTCULLIS_TOKEN_CACHE_SECS", lifetime)]).await;
+        let second = first.sibling().await;
+        let tokens = first.user("default", "roaming@example.com").await;
+        assert_eq!(me_status(&second, &tokens.access).await, StatusCode::OK);
+        let response = first
+            .post_bearer("/t/default/auth/logout-all", &tokens.access, None)
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let revoked_at = std::time::Instant::now();
+        while me_status(&second, &tokens.access).await == StatusCode::OK {
+            assert!(
+                revoked_at.elapsed() <= bound,
+                "still accepted after {bound:?} (cache {lifetime} s)"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_rejected(&second, &tokens.access).await;
+    }
 }

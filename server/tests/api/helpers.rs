@@ -197,8 +197,10 @@ impl TestApp {
         }
     }
 
-    /// Disables a user straight in the database (the admin API comes later).
+    /// Disables a user straight in the database, and says so the way the
+    /// store's writers do, so this instance's token checks see it at once.
     pub async fn disable_user(&self, email: &str) {
+        use portcullis::store::Connection;
         self.services
             .db
             .execute_unprepared(&format!(
@@ -206,6 +208,7 @@ impl TestApp {
             ))
             .await
             .expect("disable user");
+        self.services.db.auth_changed();
     }
 
     pub async fn register(&self, tenant: &str, email: &str) -> Value {
