@@ -350,12 +350,16 @@ impl Auth {
         })
     }
 
-    /// Rotates a refresh token. Retiring the presented token is one
-    /// conditional UPDATE at the start of the transaction: of concurrent
-    /// refreshes with one token exactly one wins, so a session never forks.
-    /// A token already retired is either a lost race (within the reuse
-    /// grace: refused, nothing else) or replay of a stolen token (later:
-    /// the whole session is revoked, RFC 9700 §4.14.2).
+    /// Rotates a refresh token. The token, its session and user are read
+    /// first, outside any transaction: on SQLite the write turn is then
+    /// held only for the three writes. Retiring the presented token is a
+    /// conditional UPDATE: of concurrent refreshes with one token exactly
+    /// one wins, so a session never forks; recording the refresh on the
+    /// session is conditional on it still being live, so a session revoked
+    /// since the read gets no new token. A token already retired is either
+    /// a lost race (within the reuse grace: refused, nothing else) or
+    /// replay of a stolen token (later: the whole session is revoked,
+    /// RFC 9700 §4.14.2).
     pub async fn refresh(
         &self,
         tenant: &TenantContext,
@@ -364,44 +368,23 @@ impl Auth {
     ) -> Result<TokenPair> {
         let hash = tokens::hash_refresh_token(token);
         let now = Utc::now();
-        let txn = store::begin(&self.db).await?;
-        let Some(session_id) =
-            store::sessions::retire_refresh_token(&txn, tenant.id(), &hash, now).await?
+        let Some(found) = store::sessions::find_refresh_token(&self.db, tenant.id(), &hash).await?
         else {
-            let Some(retired) =
-                store::sessions::find_refresh_token(&txn, tenant.id(), &hash).await?
-            else {
-                return Err(Error::InvalidToken);
-            };
-            let lost_race = retired
-                .retired_at
-                .is_some_and(|at| (now - at).to_std().unwrap_or_default() <= self.reuse_grace);
-            if !lost_race
-                && store::sessions::revoke(&txn, tenant.id(), retired.session_id, None, now).await?
-            {
-                let session = store::sessions::find(&txn, tenant.id(), retired.session_id).await?;
-                store::commit(txn).await?;
-                tracing::warn!(session_id = %retired.session_id, "refresh token reuse detected; session revoked");
-                let mut event = AuditEvent::new(AuditKind::RefreshReuseDetected, tenant.id())
-                    .client(&client)
-                    .detail(json!({"sessionId": retired.session_id.0}));
-                if let Some(session) = session {
-                    event = event.subject(session.user_id);
-                }
-                self.audit.record(event).await;
-            }
             return Err(Error::InvalidToken);
         };
-        // Refused before anything is written: returning drops the
-        // transaction, which un-retires the token.
+        if let Some(retired_at) = found.retired_at {
+            self.refuse_retired(tenant, found.session_id, retired_at, &client, now)
+                .await?;
+            return Err(Error::InvalidToken);
+        }
         self.limits.check(
             tenant.id(),
             &tenant.settings().rate_limits,
             LimitKind::RefreshPerSession,
-            &session_id.0.to_string(),
+            &found.session_id.0.to_string(),
         )?;
         let Some((session, user)) =
-            store::sessions::find_with_user(&txn, tenant.id(), session_id).await?
+            store::sessions::find_with_user(&self.db, tenant.id(), found.session_id).await?
         else {
             return Err(Error::InvalidToken);
         };
@@ -410,20 +393,63 @@ impl Auth {
         }
         record_user(user.id);
         let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
+        let user_agent = client.user_agent.map(truncate_user_agent);
+        let ip = client.ip.map(|ip| ip.to_string());
+        // Returning early drops the transaction, which rolls it back.
+        let txn = store::begin(&self.db).await?;
+        if store::sessions::retire_refresh_token(&txn, tenant.id(), &hash, now)
+            .await?
+            .is_none()
+        {
+            // Retired since it was read: a concurrent refresh with this
+            // token won (the lost race the reuse grace is for).
+            return Err(Error::InvalidToken);
+        }
         store::sessions::insert_refresh_token(&txn, tenant.id(), session.id, &refresh_hash, now)
             .await?;
-        let user_agent = client.user_agent.map(truncate_user_agent);
-        store::sessions::touch(
+        let live = store::sessions::touch(
             &txn,
             tenant.id(),
             session.id,
             now,
-            client.ip.map(|ip| ip.to_string()).as_deref(),
+            ip.as_deref(),
             user_agent.as_deref(),
         )
         .await?;
+        if !live {
+            return Err(Error::InvalidToken);
+        }
         store::commit(txn).await?;
         self.token_pair(tenant, &user, &session, refresh_token, now)
+    }
+
+    /// A retired refresh token came back. Within the reuse grace of its
+    /// rotation it is the loser of a concurrent refresh and nothing
+    /// happens; later it is a replay, and its session is revoked.
+    async fn refuse_retired(
+        &self,
+        tenant: &TenantContext,
+        session_id: SessionId,
+        retired_at: DateTime<Utc>,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let lost_race = (now - retired_at).to_std().unwrap_or_default() <= self.reuse_grace;
+        if lost_race
+            || !store::sessions::revoke(&self.db, tenant.id(), session_id, None, now).await?
+        {
+            return Ok(());
+        }
+        tracing::warn!(%session_id, "refresh token reuse detected; session revoked");
+        let session = store::sessions::find(&self.db, tenant.id(), session_id).await?;
+        let mut event = AuditEvent::new(AuditKind::RefreshReuseDetected, tenant.id())
+            .client(client)
+            .detail(json!({"sessionId": session_id.0}));
+        if let Some(session) = session {
+            event = event.subject(session.user_id);
+        }
+        self.audit.record(event).await;
+        Ok(())
     }
 
     /// Ends the session a refresh token belongs to. Unknown tokens are

@@ -166,6 +166,8 @@ pub async fn revoke_all(
 }
 
 /// Records a refresh: when and from where the session was last used.
+/// Only a live session is touched; `false` when it no longer is (revoked
+/// or expired since it was read), so the caller can refuse the refresh.
 pub async fn touch(
     db: &impl ConnectionTrait,
     tenant: TenantId,
@@ -173,8 +175,8 @@ pub async fn touch(
     now: DateTime<Utc>,
     ip: Option<&str>,
     user_agent: Option<&str>,
-) -> StoreResult<()> {
-    session::Entity::update_many()
+) -> StoreResult<bool> {
+    let result = session::Entity::update_many()
         .col_expr(session::Column::LastUsedAt, Expr::value(now))
         .col_expr(session::Column::Ip, Expr::value(ip.map(str::to_owned)))
         .col_expr(
@@ -183,9 +185,11 @@ pub async fn touch(
         )
         .filter(session::Column::TenantId.eq(tenant.0))
         .filter(session::Column::Id.eq(id.0))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected == 1)
 }
 
 pub async fn insert_refresh_token(
@@ -210,10 +214,7 @@ pub async fn insert_refresh_token(
 }
 
 /// Retires the token if it is still live, as one conditional UPDATE: of
-/// several concurrent callers exactly one gets its session back. Being a
-/// write, it also takes SQLite's write lock first thing in the
-/// transaction, so the reads after it cannot be invalidated by a
-/// concurrent writer.
+/// several concurrent callers exactly one gets its session back.
 pub async fn retire_refresh_token(
     db: &impl ConnectionTrait,
     tenant: TenantId,
