@@ -60,28 +60,42 @@ impl From<DbErr> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens the pool. SQLite gets WAL (readers never wait for the writer),
-/// foreign keys (cascading deletes), a busy timeout (writers queue instead
-/// of failing) and `synchronous = NORMAL`, which is durable in WAL mode
-/// except for the last transactions on power loss.
+/// Opens the pool; on SQLite also the one connection that runs
+/// transactions (see [`Db`]). SQLite gets WAL (readers never wait for the
+/// writer), foreign keys (cascading deletes), a busy timeout (writers
+/// queue instead of failing), `synchronous = NORMAL`, which is durable in
+/// WAL mode except for the last transactions on power loss, and reads
+/// through a memory map: a connection whose page cache another's write
+/// invalidated then reloads pages without a system call and a copy each.
 pub async fn connect(url: &str) -> Result<Db, DbErr> {
+    if url.starts_with("sqlite:") {
+        let readers = Database::connect(options(url, 8)).await?;
+        let writer = Database::connect(options(url, 1)).await?;
+        Ok(Db::new(readers, Some(writer)))
+    } else {
+        Ok(Db::new(Database::connect(options(url, 16)).await?, None))
+    }
+}
+
+/// Bytes of the SQLite file mapped into memory (address space, not RSS).
+const SQLITE_MMAP_BYTES: &str = "268435456";
+
+fn options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        .max_connections(max_connections)
+        .min_connections(1)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
+                .pragma("mmap_size", SQLITE_MMAP_BYTES)
         });
-    if url.starts_with("sqlite:") {
-        options.max_connections(8).min_connections(1);
-    } else {
-        options.max_connections(16).min_connections(1);
-    }
-    Ok(Db::new(Database::connect(options).await?))
+    options
 }
 
 pub async fn migrate(db: &Db) -> Result<(), DbErr> {
