@@ -351,12 +351,11 @@ impl Auth {
     }
 
     /// Rotates a refresh token. The token, its session and user are read
-    /// first, outside any transaction: on SQLite the write turn is then
-    /// held only for the three writes. Retiring the presented token is a
-    /// conditional UPDATE: of concurrent refreshes with one token exactly
-    /// one wins, so a session never forks; recording the refresh on the
-    /// session is conditional on it still being live, so a session revoked
-    /// since the read gets no new token. A token already retired is either
+    /// first; then one round trip writes the rotation, conditional on the
+    /// token and the session still being live
+    /// ([`store::sessions::rotate_refresh_token`]): of concurrent refreshes
+    /// with one token exactly one wins, so a session never forks, and a
+    /// session revoked since the read gets no new token. A token already retired is either
     /// a lost race (within the reuse grace: refused, nothing else) or
     /// replay of a stolen token (later: the whole session is revoked,
     /// RFC 9700 §4.14.2).
@@ -393,33 +392,25 @@ impl Auth {
         }
         record_user(user.id);
         let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
-        let user_agent = client.user_agent.map(truncate_user_agent);
-        let ip = client.ip.map(|ip| ip.to_string());
-        // Returning early drops the transaction, which rolls it back.
-        let txn = store::begin(&self.db).await?;
-        if store::sessions::retire_refresh_token(&txn, tenant.id(), &hash, now)
-            .await?
-            .is_none()
-        {
-            // Retired since it was read: a concurrent refresh with this
-            // token won (the lost race the reuse grace is for).
-            return Err(Error::InvalidToken);
-        }
-        store::sessions::insert_refresh_token(&txn, tenant.id(), session.id, &refresh_hash, now)
-            .await?;
-        let live = store::sessions::touch(
-            &txn,
-            tenant.id(),
-            session.id,
-            now,
-            ip.as_deref(),
-            user_agent.as_deref(),
+        let rotated = store::sessions::rotate_refresh_token(
+            &self.db,
+            store::sessions::Rotation {
+                tenant: tenant.id(),
+                session: session.id,
+                presented_hash: &hash,
+                new_hash: &refresh_hash,
+                now,
+                ip: client.ip.map(|ip| ip.to_string()),
+                user_agent: client.user_agent.map(truncate_user_agent),
+            },
         )
         .await?;
-        if !live {
+        if !rotated {
+            // Retired since it was read (a concurrent refresh with this
+            // token won: the lost race the reuse grace is for), or the
+            // session ended meanwhile.
             return Err(Error::InvalidToken);
         }
-        store::commit(txn).await?;
         self.token_pair(tenant, &user, &session, refresh_token, now)
     }
 

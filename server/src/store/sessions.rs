@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use entity::{refresh_token, session, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Statement,
 };
 use uuid::Uuid;
 
 use super::users::User;
-use super::{Connection, StoreResult};
+use super::{Connection, Db, StoreResult};
 use crate::domain::{SessionId, TenantId, UserId};
 
 #[derive(Debug, Clone)]
@@ -165,31 +165,96 @@ pub async fn revoke_all(
     Ok(result.rows_affected)
 }
 
-/// Records a refresh: when and from where the session was last used.
-/// Only a live session is touched; `false` when it no longer is (revoked
-/// or expired since it was read), so the caller can refuse the refresh.
-pub async fn touch(
-    db: &impl ConnectionTrait,
-    tenant: TenantId,
-    id: SessionId,
-    now: DateTime<Utc>,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
-) -> StoreResult<bool> {
-    let result = session::Entity::update_many()
-        .col_expr(session::Column::LastUsedAt, Expr::value(now))
-        .col_expr(session::Column::Ip, Expr::value(ip.map(str::to_owned)))
-        .col_expr(
-            session::Column::UserAgent,
-            Expr::value(user_agent.map(str::to_owned)),
-        )
-        .filter(session::Column::TenantId.eq(tenant.0))
-        .filter(session::Column::Id.eq(id.0))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .exec(db)
+/// A refresh: the presented token's hash, the new one's, and where the
+/// request came from.
+pub struct Rotation<'a> {
+    pub tenant: TenantId,
+    pub session: SessionId,
+    pub presented_hash: &'a str,
+    pub new_hash: &'a str,
+    pub now: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// SQLite has no writes inside `WITH`, so a refresh is three statements
+/// sent as one, in a transaction; each runs only if the one before it
+/// changed a row (`changes()`), so three rows changed means all happened.
+const ROTATE_SQLITE: &str = "\
+    UPDATE refresh_tokens SET retired_at = ?1 \
+     WHERE tenant_id = ?2 AND token_hash = ?3 AND session_id = ?4 AND retired_at IS NULL; \
+    INSERT INTO refresh_tokens (id, tenant_id, session_id, token_hash, created_at) \
+     SELECT ?5, ?2, ?4, ?6, ?1 WHERE changes() = 1; \
+    UPDATE sessions SET last_used_at = ?1, ip = ?7, user_agent = ?8 \
+     WHERE tenant_id = ?2 AND id = ?4 AND revoked_at IS NULL AND expires_at > ?1 \
+       AND changes() = 1";
+
+/// On PostgreSQL one statement does it: each step feeds the next, and the
+/// statement is atomic on its own. Of concurrent callers with one token,
+/// the later waits for the row lock and then finds the token retired.
+const ROTATE_POSTGRES: &str = "\
+    WITH retired AS ( \
+        UPDATE refresh_tokens SET retired_at = $1 \
+         WHERE tenant_id = $2 AND token_hash = $3 AND session_id = $4 AND retired_at IS NULL \
+        RETURNING session_id \
+    ), touched AS ( \
+        UPDATE sessions SET last_used_at = $1, ip = $7, user_agent = $8 \
+         WHERE tenant_id = $2 AND id IN (SELECT session_id FROM retired) \
+           AND revoked_at IS NULL AND expires_at > $1 \
+        RETURNING id \
+    ) \
+    INSERT INTO refresh_tokens (id, tenant_id, session_id, token_hash, created_at) \
+    SELECT $5, $2, id, $6, $1 FROM touched";
+
+/// Rotates a refresh token in one round trip to the database: retires the
+/// presented token if it is still live, gives the session the new one, and
+/// records when and from where the session was last used, if it is still
+/// live. `true` when all of that happened. Retiring is a conditional
+/// UPDATE, so of concurrent callers with one token exactly one wins and a
+/// session never forks. Otherwise nothing happened, except on PostgreSQL
+/// when the session had ended: its token is then retired, which changes
+/// nothing for a session that cannot be refreshed anyway.
+///
+/// Hand-written SQL, because sea-orm cannot chain these writes into one
+/// statement; the queries the hot path would otherwise make (five round
+/// trips, on SQLite all of them holding the write turn) were the limit
+/// of refresh throughput (`cargo xtask bench`).
+pub async fn rotate_refresh_token(db: &Db, rotation: Rotation<'_>) -> StoreResult<bool> {
+    let backend = db.get_database_backend();
+    let values: [sea_orm::Value; 8] = [
+        rotation.now.into(),
+        rotation.tenant.0.into(),
+        rotation.presented_hash.into(),
+        rotation.session.0.into(),
+        Uuid::now_v7().into(),
+        rotation.new_hash.into(),
+        rotation.ip.into(),
+        rotation.user_agent.into(),
+    ];
+    if backend == DbBackend::Postgres {
+        let result = db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                ROTATE_POSTGRES,
+                values,
+            ))
+            .await?;
+        return Ok(result.rows_affected() == 1);
+    }
+    let txn = super::begin(db).await?;
+    let result = txn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            ROTATE_SQLITE,
+            values,
+        ))
         .await?;
-    Ok(result.rows_affected == 1)
+    // Fewer rows: dropping the transaction rolls back what did happen.
+    if result.rows_affected() != 3 {
+        return Ok(false);
+    }
+    super::commit(txn).await?;
+    Ok(true)
 }
 
 pub async fn insert_refresh_token(
@@ -211,24 +276,6 @@ pub async fn insert_refresh_token(
         .exec_without_returning(db)
         .await?;
     Ok(())
-}
-
-/// Retires the token if it is still live, as one conditional UPDATE: of
-/// several concurrent callers exactly one gets its session back.
-pub async fn retire_refresh_token(
-    db: &impl ConnectionTrait,
-    tenant: TenantId,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<SessionId>> {
-    let retired = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RetiredAt, Expr::value(now))
-        .filter(refresh_token::Column::TenantId.eq(tenant.0))
-        .filter(refresh_token::Column::TokenHash.eq(token_hash))
-        .filter(refresh_token::Column::RetiredAt.is_null())
-        .exec_with_returning(db)
-        .await?;
-    Ok(retired.first().map(|row| SessionId(row.session_id)))
 }
 
 pub async fn find_refresh_token(
