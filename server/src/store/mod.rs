@@ -88,6 +88,10 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         .acquire_timeout(Duration::from_secs(5))
         .max_connections(max_connections)
         .min_connections(1)
+        // sqlx pings a connection on every checkout by default: a round
+        // trip before each query. Only one that sat idle long enough for
+        // a server or firewall to have dropped it is worth the check.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
