@@ -67,20 +67,58 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// WAL mode except for the last transactions on power loss, and reads
 /// through a memory map: a connection whose page cache another's write
 /// invalidated then reloads pages without a system call and a copy each.
+///
+/// The writer never checkpoints (copies the WAL back into the database
+/// file): done in a commit, that would hold the write turn for as long,
+/// fsyncs included. A task does it from a reader connection instead, every
+/// [`CHECKPOINT_EVERY`], without blocking anyone.
 pub async fn connect(url: &str) -> Result<Db, DbErr> {
     if url.starts_with("sqlite:") {
-        let readers = Database::connect(options(url, 8)).await?;
-        let writer = Database::connect(options(url, 1)).await?;
+        let readers = Database::connect(options(url, 8, None)).await?;
+        let writer = Database::connect(options(url, 1, Some("0"))).await?;
+        tokio::spawn(checkpoint_wal(readers.clone()));
         Ok(Db::new(readers, Some(writer)))
     } else {
-        Ok(Db::new(Database::connect(options(url, 16)).await?, None))
+        Ok(Db::new(
+            Database::connect(options(url, 16, None)).await?,
+            None,
+        ))
     }
 }
 
 /// Bytes of the SQLite file mapped into memory (address space, not RSS).
 const SQLITE_MMAP_BYTES: &str = "268435456";
 
-fn options(url: &str, max_connections: u32) -> ConnectOptions {
+/// How often the WAL is copied back into the SQLite file; bounds the WAL
+/// to what the writer adds in this time.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL until the pool is closed. PASSIVE: it copies what
+/// no reader still needs and never waits for a lock.
+async fn checkpoint_wal(readers: sea_orm::DatabaseConnection) {
+    use sea_orm::{ConnAcquireErr, ConnectionTrait};
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match readers
+            .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+            .await
+        {
+            Ok(_) => {}
+            Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)) => return,
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
+        }
+    }
+}
+
+/// `wal_autocheckpoint` (SQLite): pages of WAL after which a committing
+/// connection checkpoints, `"0"` never; `None` leaves SQLite's 1000.
+fn options(
+    url: &str,
+    max_connections: u32,
+    wal_autocheckpoint: Option<&'static str>,
+) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
@@ -92,12 +130,17 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         // trip before each query. Only one that sat idle long enough for
         // a server or firewall to have dropped it is worth the check.
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
+        .map_sqlx_sqlite_opts(move |opts| {
+            let opts = opts
+                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
-                .pragma("mmap_size", SQLITE_MMAP_BYTES)
+                .pragma("mmap_size", SQLITE_MMAP_BYTES);
+            match wal_autocheckpoint {
+                Some(pages) => opts.pragma("wal_autocheckpoint", pages),
+                None => opts,
+            }
         });
     options
 }
