@@ -93,19 +93,37 @@ const SQLITE_MMAP_BYTES: &str = "268435456";
 /// to what the writer adds in this time.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Checkpoints the WAL until the pool is closed. PASSIVE: it copies what
-/// no reader still needs and never waits for a lock.
+/// Pages in the WAL past which a checkpoint makes sure the next write
+/// starts it over (16 MiB of 4 KiB pages).
+const WAL_RESTART_PAGES: i64 = 4096;
+
+/// Checkpoints the WAL until the pool is closed. A PASSIVE checkpoint
+/// copies what no reader still needs and never waits. But the WAL starts
+/// over only once all of it is copied while no reader uses it, which a
+/// steady stream of overlapping readers can put off for ever (it grew past
+/// 1 GB in `cargo xtask bench`); so once it holds [`WAL_RESTART_PAGES`],
+/// a TRUNCATE checkpoint waits for the readers of the moment (they are
+/// short) and empties it, holding writers back meanwhile.
 async fn checkpoint_wal(readers: sea_orm::DatabaseConnection) {
-    use sea_orm::{ConnAcquireErr, ConnectionTrait};
+    use sea_orm::{ConnAcquireErr, ConnectionTrait, DbBackend, Statement};
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mode = "PASSIVE";
     loop {
         tick.tick().await;
-        match readers
-            .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-            .await
-        {
-            Ok(_) => {}
+        let pragma = format!("PRAGMA wal_checkpoint({mode})");
+        let result = readers
+            .query_one_raw(Statement::from_string(DbBackend::Sqlite, pragma))
+            .await;
+        // The row is (busy, pages in the WAL, pages copied).
+        match result.and_then(|row| row.map_or(Ok(0), |r| r.try_get_by_index::<i64>(1))) {
+            Ok(pages) => {
+                mode = if pages >= WAL_RESTART_PAGES {
+                    "TRUNCATE"
+                } else {
+                    "PASSIVE"
+                }
+            }
             Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)) => return,
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
         }
