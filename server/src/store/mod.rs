@@ -102,32 +102,36 @@ const WAL_RESTART_PAGES: i64 = 4096;
 /// over only once all of it is copied while no reader uses it, which a
 /// steady stream of overlapping readers can put off for ever (it grew past
 /// 1 GB in `cargo xtask bench`); so once it holds [`WAL_RESTART_PAGES`],
-/// a TRUNCATE checkpoint waits for the readers of the moment (they are
-/// short) and empties it, holding writers back meanwhile.
+/// a TRUNCATE checkpoint follows at once: it waits for the readers of the
+/// moment (they are short) and empties the WAL, holding writers back
+/// meanwhile, which is brief because the PASSIVE one has copied nearly
+/// everything already.
 async fn checkpoint_wal(readers: sea_orm::DatabaseConnection) {
-    use sea_orm::{ConnAcquireErr, ConnectionTrait, DbBackend, Statement};
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut mode = "PASSIVE";
     loop {
         tick.tick().await;
-        let pragma = format!("PRAGMA wal_checkpoint({mode})");
-        let result = readers
-            .query_one_raw(Statement::from_string(DbBackend::Sqlite, pragma))
-            .await;
-        // The row is (busy, pages in the WAL, pages copied).
-        match result.and_then(|row| row.map_or(Ok(0), |r| r.try_get_by_index::<i64>(1))) {
-            Ok(pages) => {
-                mode = if pages >= WAL_RESTART_PAGES {
-                    "TRUNCATE"
-                } else {
-                    "PASSIVE"
-                }
-            }
-            Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)) => return,
+        let result = match checkpoint(&readers, "PASSIVE").await {
+            Ok(pages) if pages >= WAL_RESTART_PAGES => checkpoint(&readers, "TRUNCATE").await,
+            other => other,
+        };
+        match result {
+            Ok(_) => {}
+            Err(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed)) => return,
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
         }
     }
+}
+
+/// One checkpoint; returns how many pages the WAL holds.
+async fn checkpoint(readers: &sea_orm::DatabaseConnection, mode: &str) -> Result<i64, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let pragma = format!("PRAGMA wal_checkpoint({mode})");
+    let row = readers
+        .query_one_raw(Statement::from_string(DbBackend::Sqlite, pragma))
+        .await?;
+    // The row is (busy, pages in the WAL, pages copied).
+    row.map_or(Ok(0), |r| r.try_get_by_index::<i64>(1))
 }
 
 /// `wal_autocheckpoint` (SQLite): pages of WAL after which a committing
