@@ -246,11 +246,17 @@ pub fn render(options: &Options, command: &str, backends: &[BackendReport]) -> S
             let _ = writeln!(
                 out,
                 "\nHash ceiling: one argon2id hash takes {:.1} ms on one thread \
-                 → {} cores ÷ that = {:.1} logins/s; login reached {:.2} of it.",
+                 → {} cores ÷ that = {:.1} logins/s; login reached {:.2} of it. \
+                 With all {} cores hashing at once, a hash takes {:.1} ms \
+                 → {:.1} logins/s; login reached {:.2} of that.",
                 m.hash_time.as_secs_f64() * 1000.0,
                 b.cores,
                 m.ceiling,
-                m.login.ok_per_sec / m.ceiling
+                m.login.ok_per_sec / m.ceiling,
+                b.cores,
+                m.loaded_hash_time.as_secs_f64() * 1000.0,
+                b.cores as f64 / m.loaded_hash_time.as_secs_f64(),
+                m.login.ok_per_sec * m.loaded_hash_time.as_secs_f64() / b.cores as f64
             );
         }
         let f = &b.flood;

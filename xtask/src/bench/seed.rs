@@ -56,37 +56,48 @@ pub fn password_hash(config: Argon2Config) -> anyhow::Result<String> {
     Ok(hash_once(&argon2(config)?)?.0)
 }
 
-/// The median time of one argon2id hash on one thread, with the server's
-/// parameters (a verify costs the same). Run on a plain thread into memory
-/// it keeps, as the server's hashing threads do: a fresh 19 MiB per hash
-/// would add its page faults and understate the ceiling.
-pub fn single_hash_time(config: Argon2Config, samples: usize) -> anyhow::Result<Duration> {
+/// The median time of one argon2id hash with the server's parameters (a
+/// verify costs the same) while `threads` threads hash at once. Each runs
+/// on a plain thread into memory it keeps, as the server's hashing threads
+/// do: a fresh 19 MiB per hash would add its page faults and understate
+/// the ceiling. With one thread this is the ceiling's measure; with every
+/// core busy, hashes are slower where cores share caches and memory
+/// bandwidth, and that is what the server meets under load.
+pub fn hash_time(config: Argon2Config, threads: usize, samples: usize) -> anyhow::Result<Duration> {
     let argon2 = argon2(config)?;
-    let mut memory = vec![Block::default(); argon2.params().block_count()];
-    let mut out = [0u8; 32];
-    let mut time_one = || {
-        let started = Instant::now();
-        argon2
-            .hash_password_into_with_memory(
-                PASSWORD.as_bytes(),
-                b"bench salt",
-                &mut out,
-                &mut memory,
-            )
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-        anyhow::Ok(started.elapsed())
+    let hash_on_one_thread = || {
+        let mut memory = vec![Block::default(); argon2.params().block_count()];
+        let mut out = [0u8; 32];
+        let mut time_one = || {
+            let started = Instant::now();
+            argon2
+                .hash_password_into_with_memory(
+                    PASSWORD.as_bytes(),
+                    b"bench salt",
+                    &mut out,
+                    &mut memory,
+                )
+                .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+            anyhow::Ok(started.elapsed())
+        };
+        // The first hash touches the memory for the first time; not timed.
+        time_one()?;
+        (0..samples)
+            .map(|_| time_one())
+            .collect::<anyhow::Result<Vec<_>>>()
     };
-    // The first hash touches the memory for the first time; not timed.
-    time_one()?;
     let mut times = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                (0..samples)
-                    .map(|_| time_one())
-                    .collect::<anyhow::Result<Vec<_>>>()
-            })
-            .join()
-            .map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?
+        let handles: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(hash_on_one_thread))
+            .collect();
+        let mut times = Vec::new();
+        for handle in handles {
+            let thread_times = handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))??;
+            times.extend(thread_times);
+        }
+        anyhow::Ok(times)
     })?;
     times.sort();
     times
