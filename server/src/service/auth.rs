@@ -355,10 +355,10 @@ impl Auth {
     /// token and the session still being live
     /// ([`store::sessions::rotate_refresh_token`]): of concurrent refreshes
     /// with one token exactly one wins, so a session never forks, and a
-    /// session revoked since the read gets no new token. A token already retired is either
-    /// a lost race (within the reuse grace: refused, nothing else) or
-    /// replay of a stolen token (later: the whole session is revoked,
-    /// RFC 9700 §4.14.2).
+    /// session revoked since the read gets no new token. A token already
+    /// retired is either a lost race (within the reuse grace: refused,
+    /// nothing else) or replay of a stolen token (later: the whole session
+    /// is revoked, RFC 9700 §4.14.2).
     pub async fn refresh(
         &self,
         tenant: &TenantContext,

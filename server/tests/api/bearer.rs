@@ -189,28 +189,20 @@ async fn a_recently_checked_token_still_stops_at_once() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_rejected(&app, &revoked.access).await;
 
-    let path = format!("/t/default/admin/users/{disabled_id}");
-    let response = app
-        .send(
-            reqwest::Method::PATCH,
-            &path,
-            &admin.access,
-            Some(&json!({"disabled": true})),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    let patch_user = |id: String, change: Value| {
+        let (app, token) = (&app, admin.access.clone());
+        async move {
+            let path = format!("/t/default/admin/users/{id}");
+            let response = app
+                .send(reqwest::Method::PATCH, &path, &token, Some(&change))
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    };
+    patch_user(disabled_id, json!({"disabled": true})).await;
     assert_rejected(&app, &disabled.access).await;
 
-    let path = format!("/t/default/admin/users/{renamed_id}");
-    let response = app
-        .send(
-            reqwest::Method::PATCH,
-            &path,
-            &admin.access,
-            Some(&json!({"name": "New Name"})),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    patch_user(renamed_id, json!({"name": "New Name"})).await;
     let me: Value = app
         .get_bearer("/t/default/me", &renamed.access)
         .await
