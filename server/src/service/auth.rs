@@ -351,8 +351,8 @@ impl Auth {
     }
 
     /// Rotates a refresh token. The token, its session and user are read
-    /// first; then one round trip writes the rotation, conditional on the
-    /// token and the session still being live
+    /// first, in one query; then one round trip writes the rotation,
+    /// conditional on the token and the session still being live
     /// ([`store::sessions::rotate_refresh_token`]): of concurrent refreshes
     /// with one token exactly one wins, so a session never forks, and a
     /// session revoked since the read gets no new token. A token already
@@ -367,12 +367,13 @@ impl Auth {
     ) -> Result<TokenPair> {
         let hash = tokens::hash_refresh_token(token);
         let now = Utc::now();
-        let Some(found) = store::sessions::find_refresh_token(&self.db, tenant.id(), &hash).await?
+        let Some((found, session, user)) =
+            store::sessions::find_refresh_token_with_session(&self.db, tenant.id(), &hash).await?
         else {
             return Err(Error::InvalidToken);
         };
         if let Some(retired_at) = found.retired_at {
-            self.refuse_retired(tenant, found.session_id, retired_at, &client, now)
+            self.refuse_retired(tenant, session, retired_at, &client, now)
                 .await?;
             return Err(Error::InvalidToken);
         }
@@ -380,13 +381,8 @@ impl Auth {
             tenant.id(),
             &tenant.settings().rate_limits,
             LimitKind::RefreshPerSession,
-            &found.session_id.0.to_string(),
+            &session.id.0.to_string(),
         )?;
-        let Some((session, user)) =
-            store::sessions::find_with_user(&self.db, tenant.id(), found.session_id).await?
-        else {
-            return Err(Error::InvalidToken);
-        };
         if !session.is_live(now) || user.disabled {
             return Err(Error::InvalidToken);
         }
@@ -397,8 +393,8 @@ impl Auth {
             store::sessions::Rotation {
                 tenant: tenant.id(),
                 session: session.id,
-                presented_hash: &hash,
-                new_hash: &refresh_hash,
+                presented_hash: hash,
+                new_hash: refresh_hash,
                 now,
                 ip: client.ip.map(|ip| ip.to_string()),
                 user_agent: client.user_agent.map(truncate_user_agent),
@@ -420,25 +416,22 @@ impl Auth {
     async fn refuse_retired(
         &self,
         tenant: &TenantContext,
-        session_id: SessionId,
+        session: Session,
         retired_at: DateTime<Utc>,
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let lost_race = (now - retired_at).to_std().unwrap_or_default() <= self.reuse_grace;
         if lost_race
-            || !store::sessions::revoke(&self.db, tenant.id(), session_id, None, now).await?
+            || !store::sessions::revoke(&self.db, tenant.id(), session.id, None, now).await?
         {
             return Ok(());
         }
-        tracing::warn!(%session_id, "refresh token reuse detected; session revoked");
-        let session = store::sessions::find(&self.db, tenant.id(), session_id).await?;
-        let mut event = AuditEvent::new(AuditKind::RefreshReuseDetected, tenant.id())
+        tracing::warn!(session_id = %session.id, "refresh token reuse detected; session revoked");
+        let event = AuditEvent::new(AuditKind::RefreshReuseDetected, tenant.id())
             .client(client)
-            .detail(json!({"sessionId": session_id.0}));
-        if let Some(session) = session {
-            event = event.subject(session.user_id);
-        }
+            .subject(session.user_id)
+            .detail(json!({"sessionId": session.id.0}));
         self.audit.record(event).await;
         Ok(())
     }

@@ -27,6 +27,8 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::Batches;
+
 /// The pool. Cheap to clone; clones share the pool, the writer and the
 /// count of auth changes.
 #[derive(Clone, Debug)]
@@ -41,8 +43,9 @@ pub struct Db {
 struct Writer {
     /// A pool of one connection.
     conn: DatabaseConnection,
-    /// Held by the transaction whose turn it is.
+    /// Held by the transaction (or batch) whose turn it is.
     turn: Arc<Mutex<()>>,
+    batches: Batches,
 }
 
 /// A transaction; on SQLite it holds the write turn until it commits or
@@ -80,13 +83,18 @@ impl Connection for Txn {
 
 impl Db {
     /// `writer`, a pool of one connection to the same SQLite database,
-    /// runs every transaction; without it (PostgreSQL) `conn` does.
+    /// runs every transaction and batch; without it (PostgreSQL) `conn`
+    /// runs transactions. Starts the batch writer's task on SQLite.
     pub fn new(conn: DatabaseConnection, writer: Option<DatabaseConnection>) -> Self {
         Self {
             conn,
-            writer: writer.map(|conn| Writer {
-                conn,
-                turn: Arc::default(),
+            writer: writer.map(|conn| {
+                let turn = Arc::<Mutex<()>>::default();
+                Writer {
+                    batches: Batches::start(conn.clone(), Arc::clone(&turn)),
+                    conn,
+                    turn,
+                }
             }),
             auth_changes: Arc::default(),
         }
@@ -96,6 +104,12 @@ impl Db {
     /// before reading what it guards; any later change makes it differ.
     pub fn auth_changes(&self) -> u64 {
         self.auth_changes.load(Ordering::Acquire)
+    }
+
+    /// Where small writes go to be written several to a transaction
+    /// ([`Batches`]); `Some` on SQLite.
+    pub fn batches(&self) -> Option<&Batches> {
+        self.writer.as_ref().map(|writer| &writer.batches)
     }
 
     /// The underlying pool, for migrations and health checks.

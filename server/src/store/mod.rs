@@ -18,6 +18,7 @@ pub mod throttle;
 pub mod user_tokens;
 pub mod users;
 
+mod batch;
 mod db;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DbErr, SqlErr};
 
+pub use batch::Batches;
 pub use db::{Connection, Db, Txn};
 pub use sea_orm::ConnectionTrait;
 
@@ -54,6 +56,19 @@ impl From<DbErr> for StoreError {
                 DbErr::Conn(e) => Self::Unavailable(e.to_string()),
                 other => Self::Db(other),
             },
+        }
+    }
+}
+
+impl StoreError {
+    /// The same error for another caller: one failed batch of writes
+    /// ([`batch`]) fails every write in it.
+    fn share(&self) -> Self {
+        match self {
+            Self::UniqueViolation => Self::UniqueViolation,
+            Self::Corrupt(what) => Self::Corrupt(what.clone()),
+            Self::Unavailable(what) => Self::Unavailable(what.clone()),
+            Self::Db(e) => Self::Db(DbErr::Custom(e.to_string())),
         }
     }
 }

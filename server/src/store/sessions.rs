@@ -57,6 +57,15 @@ pub struct RefreshToken {
     pub retired_at: Option<DateTime<Utc>>,
 }
 
+impl From<refresh_token::Model> for RefreshToken {
+    fn from(row: refresh_token::Model) -> Self {
+        Self {
+            session_id: SessionId(row.session_id),
+            retired_at: row.retired_at,
+        }
+    }
+}
+
 pub async fn insert(db: &impl ConnectionTrait, session: &Session) -> StoreResult<()> {
     let row = session::ActiveModel {
         id: Set(session.id.0),
@@ -167,27 +176,36 @@ pub async fn revoke_all(
 
 /// A refresh: the presented token's hash, the new one's, and where the
 /// request came from.
-pub struct Rotation<'a> {
+pub struct Rotation {
     pub tenant: TenantId,
     pub session: SessionId,
-    pub presented_hash: &'a str,
-    pub new_hash: &'a str,
+    pub presented_hash: String,
+    pub new_hash: String,
     pub now: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
 
-/// SQLite has no writes inside `WITH`, so a refresh is three statements
-/// sent as one, in a transaction; each runs only if the one before it
-/// changed a row (`changes()`), so three rows changed means all happened.
+/// SQLite has no writes inside `WITH`, so a refresh is three statements,
+/// written with others in one transaction ([`super::Batches`]). The first
+/// retires the presented token only while its session is live; each later
+/// one runs only if the one before it changed a row (`changes()`). Inside
+/// the transaction nothing else writes, so once the first has changed its
+/// row the others change theirs: all three happen or none does, and the
+/// last returns a row only if all did. Parameters, in order: now, tenant,
+/// presented hash, session, tenant, session, now; new id, tenant,
+/// session, new hash, now; now, ip, user agent, tenant, session; and the
+/// batch's `RETURNING ?`.
 const ROTATE_SQLITE: &str = "\
-    UPDATE refresh_tokens SET retired_at = ?1 \
-     WHERE tenant_id = ?2 AND token_hash = ?3 AND session_id = ?4 AND retired_at IS NULL; \
+    UPDATE refresh_tokens SET retired_at = ? \
+     WHERE tenant_id = ? AND token_hash = ? AND session_id = ? AND retired_at IS NULL \
+       AND EXISTS (SELECT 1 FROM sessions \
+                    WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL AND expires_at > ?); \
     INSERT INTO refresh_tokens (id, tenant_id, session_id, token_hash, created_at) \
-     SELECT ?5, ?2, ?4, ?6, ?1 WHERE changes() = 1; \
-    UPDATE sessions SET last_used_at = ?1, ip = ?7, user_agent = ?8 \
-     WHERE tenant_id = ?2 AND id = ?4 AND revoked_at IS NULL AND expires_at > ?1 \
-       AND changes() = 1";
+     SELECT ?, ?, ?, ?, ? WHERE changes() = 1; \
+    UPDATE sessions SET last_used_at = ?, ip = ?, user_agent = ? \
+     WHERE tenant_id = ? AND id = ? AND changes() = 1 \
+    RETURNING ?; ";
 
 /// On PostgreSQL one statement does it: each step feeds the next, and the
 /// statement is atomic on its own. Of concurrent callers with one token,
@@ -196,6 +214,8 @@ const ROTATE_POSTGRES: &str = "\
     WITH retired AS ( \
         UPDATE refresh_tokens SET retired_at = $1 \
          WHERE tenant_id = $2 AND token_hash = $3 AND session_id = $4 AND retired_at IS NULL \
+           AND EXISTS (SELECT 1 FROM sessions \
+                        WHERE tenant_id = $2 AND id = $4 AND revoked_at IS NULL AND expires_at > $1) \
         RETURNING session_id \
     ), touched AS ( \
         UPDATE sessions SET last_used_at = $1, ip = $7, user_agent = $8 \
@@ -207,54 +227,70 @@ const ROTATE_POSTGRES: &str = "\
     SELECT $5, $2, id, $6, $1 FROM touched";
 
 /// Rotates a refresh token in one round trip to the database: retires the
-/// presented token if it is still live, gives the session the new one, and
-/// records when and from where the session was last used, if it is still
-/// live. `true` when all of that happened. Retiring is a conditional
+/// presented token if it is still live and its session too, gives the
+/// session the new one, and records when and from where the session was
+/// last used. `true` when all of that happened. Retiring is a conditional
 /// UPDATE, so of concurrent callers with one token exactly one wins and a
 /// session never forks. Otherwise nothing happened, except on PostgreSQL
-/// when the session had ended: its token is then retired, which changes
-/// nothing for a session that cannot be refreshed anyway.
+/// when the session was revoked at that very moment (after the
+/// statement's snapshot): its token is then retired, which changes nothing
+/// for a session that cannot be refreshed anyway.
 ///
 /// Hand-written SQL, because sea-orm cannot chain these writes into one
 /// statement; the queries the hot path would otherwise make (five round
 /// trips, on SQLite all of them holding the write turn) were the limit
 /// of refresh throughput (`cargo xtask bench`).
-pub async fn rotate_refresh_token(db: &Db, rotation: Rotation<'_>) -> StoreResult<bool> {
-    let backend = db.get_database_backend();
-    let values: [sea_orm::Value; 8] = [
-        rotation.now.into(),
-        rotation.tenant.0.into(),
-        rotation.presented_hash.into(),
-        rotation.session.0.into(),
-        Uuid::now_v7().into(),
-        rotation.new_hash.into(),
-        rotation.ip.into(),
-        rotation.user_agent.into(),
-    ];
-    if backend == DbBackend::Postgres {
-        let result = db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                ROTATE_POSTGRES,
-                values,
-            ))
-            .await?;
-        return Ok(result.rows_affected() == 1);
+pub async fn rotate_refresh_token(db: &Db, rotation: Rotation) -> StoreResult<bool> {
+    let Rotation {
+        tenant,
+        session,
+        presented_hash,
+        new_hash,
+        now,
+        ip,
+        user_agent,
+    } = rotation;
+    let (tenant, session, new_id) = (tenant.0, session.0, Uuid::now_v7());
+    if let Some(batches) = db.batches() {
+        let values = vec![
+            now.into(),
+            tenant.into(),
+            presented_hash.into(),
+            session.into(),
+            tenant.into(),
+            session.into(),
+            now.into(),
+            new_id.into(),
+            tenant.into(),
+            session.into(),
+            new_hash.into(),
+            now.into(),
+            now.into(),
+            ip.into(),
+            user_agent.into(),
+            tenant.into(),
+            session.into(),
+        ];
+        return Ok(batches.write(ROTATE_SQLITE, values).await? == 1);
     }
-    let txn = super::begin(db).await?;
-    let result = txn
+    let values: [sea_orm::Value; 8] = [
+        now.into(),
+        tenant.into(),
+        presented_hash.into(),
+        session.into(),
+        new_id.into(),
+        new_hash.into(),
+        ip.into(),
+        user_agent.into(),
+    ];
+    let result = db
         .execute_raw(Statement::from_sql_and_values(
-            backend,
-            ROTATE_SQLITE,
+            DbBackend::Postgres,
+            ROTATE_POSTGRES,
             values,
         ))
         .await?;
-    // Fewer rows: dropping the transaction rolls back what did happen.
-    if result.rows_affected() != 3 {
-        return Ok(false);
-    }
-    super::commit(txn).await?;
-    Ok(true)
+    Ok(result.rows_affected() == 1)
 }
 
 pub async fn insert_refresh_token(
@@ -278,6 +314,32 @@ pub async fn insert_refresh_token(
     Ok(())
 }
 
+/// A presented refresh token with its session and that session's user,
+/// in one query: everything a refresh reads before it writes.
+pub async fn find_refresh_token_with_session(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    token_hash: &str,
+) -> StoreResult<Option<(RefreshToken, Session, User)>> {
+    let found = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TenantId.eq(tenant.0))
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .find_also_related(session::Entity)
+        .and_also_related(user::Entity)
+        .filter(session::Column::TenantId.eq(tenant.0))
+        .all(db) // a unique key: no `.one` (module docs)
+        .await?
+        .pop();
+    match found {
+        Some((token, Some(session), Some(user))) => Ok(Some((
+            RefreshToken::from(token),
+            session.into(),
+            User::try_from(user)?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
 pub async fn find_refresh_token(
     db: &impl ConnectionTrait,
     tenant: TenantId,
@@ -289,10 +351,7 @@ pub async fn find_refresh_token(
         .all(db) // a unique key: no `.one` (module docs)
         .await?
         .pop()
-        .map(|row| RefreshToken {
-            session_id: SessionId(row.session_id),
-            retired_at: row.retired_at,
-        }))
+        .map(RefreshToken::from))
 }
 
 /// How many of the tenant's sessions are live at `now`.

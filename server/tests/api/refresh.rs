@@ -3,7 +3,45 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Tokens, assert_problem, spawn_app, spawn_app_with};
+use reqwest::Response;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{TestApp, Tokens, assert_problem, spawn_app, spawn_app_with};
+
+/// Sends `count` refreshes with `token` at once, each from its own task.
+fn refresh_at_once(app: &TestApp, token: &str, count: usize) -> Vec<JoinHandle<Response>> {
+    (0..count)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/t/default/auth/refresh");
+            let token = token.to_owned();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({"refreshToken": token}))
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect()
+}
+
+/// The new tokens of the refreshes that succeeded; every other one must
+/// have been refused as `invalid_token`.
+async fn winners(attempts: Vec<JoinHandle<Response>>) -> Vec<Tokens> {
+    let mut winners = Vec::new();
+    for attempt in attempts {
+        let response = attempt.await.unwrap();
+        match response.status() {
+            StatusCode::OK => winners.push(Tokens::from(&response.json::<Value>().await.unwrap())),
+            _ => {
+                assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+            }
+        }
+    }
+    winners
+}
 
 #[tokio::test]
 async fn every_refresh_rotates() {
@@ -70,33 +108,12 @@ async fn concurrent_refreshes_never_fork_a_session() {
     let app = spawn_app().await;
     let tokens = app.user("default", "race@example.com").await;
 
-    let attempts = (0..16).map(|_| {
-        let client = app.client.clone();
-        let url = app.url("/t/default/auth/refresh");
-        let token = tokens.refresh.clone();
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&serde_json::json!({"refreshToken": token}))
-                .send()
-                .await
-                .unwrap()
-        })
-    });
-    let mut winners = Vec::new();
-    for attempt in attempts.collect::<Vec<_>>() {
-        let response = attempt.await.unwrap();
-        match response.status() {
-            StatusCode::OK => winners.push(Tokens::from(&response.json::<Value>().await.unwrap())),
-            _ => {
-                assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
-            }
-        }
-    }
+    let attempts = refresh_at_once(&app, &tokens.refresh, 16);
+    let mut winners = winners(attempts).await;
     assert_eq!(winners.len(), 1, "exactly one refresh may win");
+    let survivor = winners.remove(0);
 
     // The one surviving chain goes on; the session was not revoked.
-    let survivor = &winners[0];
     let next = app.refresh("default", &survivor.refresh).await;
     assert_eq!(next.status(), StatusCode::OK);
     let next = Tokens::from(&next.json::<Value>().await.unwrap());
@@ -112,6 +129,42 @@ async fn concurrent_refreshes_never_fork_a_session() {
         .await
         .unwrap();
     assert_eq!(sessions.len(), 1);
+}
+
+/// On SQLite, refreshes arriving together are written several to a
+/// transaction (`store::batch`); each session's race is still its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_of_many_sessions_each_win_once() {
+    let app = spawn_app().await;
+    let mut sessions = Vec::new();
+    for i in 0..8 {
+        sessions.push(app.user("default", &format!("crowd{i}@example.com")).await);
+    }
+    let ended = app.user("default", "ended@example.com").await;
+    let logout = app
+        .post_json(
+            "/t/default/auth/logout",
+            &serde_json::json!({"refreshToken": ended.refresh}),
+        )
+        .await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+
+    // All of them in flight before any answer is read.
+    let races: Vec<_> = sessions
+        .iter()
+        .map(|tokens| refresh_at_once(&app, &tokens.refresh, 4))
+        .collect();
+    let ended_race = refresh_at_once(&app, &ended.refresh, 4);
+    assert!(
+        winners(ended_race).await.is_empty(),
+        "an ended session gets no token"
+    );
+    for race in races {
+        let winners = winners(race).await;
+        assert_eq!(winners.len(), 1, "exactly one refresh per session may win");
+        let next = app.refresh("default", &winners[0].refresh).await;
+        assert_eq!(next.status(), StatusCode::OK);
+    }
 }
 
 #[tokio::test]
