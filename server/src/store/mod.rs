@@ -79,9 +79,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// transactions (see [`Db`]). SQLite gets WAL (readers never wait for the
 /// writer), foreign keys (cascading deletes), a busy timeout (writers
 /// queue instead of failing), `synchronous = NORMAL`, which is durable in
-/// WAL mode except for the last transactions on power loss, and reads
-/// through a memory map: a connection whose page cache another's write
-/// invalidated then reloads pages without a system call and a copy each.
+/// WAL mode except for the last transactions on power loss. No memory
+/// map (`mmap_size`): with it, `perf` showed the readers remapping the
+/// growing file and flushing TLBs across cores, and refresh and `/me`
+/// were slower, not faster (`cargo xtask bench`: refresh 3254/s mapped,
+/// 4275 and 4339/s not, same machine and hour); it also counted the
+/// mapped file in RSS.
 ///
 /// The writer never checkpoints (copies the WAL back into the database
 /// file): done in a commit, that would hold the write turn for as long,
@@ -100,9 +103,6 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
         ))
     }
 }
-
-/// Bytes of the SQLite file mapped into memory (address space, not RSS).
-const SQLITE_MMAP_BYTES: &str = "268435456";
 
 /// How often the WAL is copied back into the SQLite file; bounds the WAL
 /// to what the writer adds in this time.
@@ -172,8 +172,7 @@ fn options(
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
-                .pragma("mmap_size", SQLITE_MMAP_BYTES);
+                .busy_timeout(Duration::from_secs(5));
             match wal_autocheckpoint {
                 Some(pages) => opts.pragma("wal_autocheckpoint", pages),
                 None => opts,
