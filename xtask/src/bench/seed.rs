@@ -56,14 +56,19 @@ pub fn password_hash(config: Argon2Config) -> anyhow::Result<String> {
     Ok(hash_once(&argon2(config)?)?.0)
 }
 
-/// The median time of one argon2id hash with the server's parameters (a
-/// verify costs the same) while `threads` threads hash at once. Each runs
-/// on a plain thread into memory it keeps, as the server's hashing threads
-/// do: a fresh 19 MiB per hash would add its page faults and understate
-/// the ceiling. With one thread this is the ceiling's measure; with every
-/// core busy, hashes are slower where cores share caches and memory
-/// bandwidth, and that is what the server meets under load.
-pub fn hash_time(config: Argon2Config, threads: usize, samples: usize) -> anyhow::Result<Duration> {
+/// Times of single argon2id hashes with the server's parameters (a verify
+/// costs the same), `samples` on each of `threads` threads hashing at once.
+/// Each runs on a plain thread into memory it keeps, as the server's
+/// hashing threads do: a fresh 19 MiB per hash would add its page faults
+/// and understate the ceiling. With one thread this is the ceiling's
+/// measure; with every core busy, hashes are slower where cores share
+/// caches and memory bandwidth, and that is what the server meets under
+/// load.
+pub fn hash_times(
+    config: Argon2Config,
+    threads: usize,
+    samples: usize,
+) -> anyhow::Result<Vec<Duration>> {
     let argon2 = argon2(config)?;
     let hash_on_one_thread = || {
         let mut memory = vec![Block::default(); argon2.params().block_count()];
@@ -86,7 +91,7 @@ pub fn hash_time(config: Argon2Config, threads: usize, samples: usize) -> anyhow
             .map(|_| time_one())
             .collect::<anyhow::Result<Vec<_>>>()
     };
-    let mut times = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| scope.spawn(hash_on_one_thread))
             .collect();
@@ -98,12 +103,7 @@ pub fn hash_time(config: Argon2Config, threads: usize, samples: usize) -> anyhow
             times.extend(thread_times);
         }
         anyhow::Ok(times)
-    })?;
-    times.sort();
-    times
-        .get(times.len() / 2)
-        .copied()
-        .context("no hash samples")
+    })
 }
 
 pub async fn tenant_id(db: &Db, slug: &str) -> anyhow::Result<Uuid> {
