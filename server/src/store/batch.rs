@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::{StoreError, StoreResult};
 
 /// Most writes in one batch. SQLite prepares, and sqlx caches, a statement
-/// per batch size, so this also bounds those.
+/// for each batch size (and mix of scripts), so this also bounds those.
 const MAX_BATCH: usize = 16;
 
 /// Writes that may wait for the writer; past it, callers wait to queue.
@@ -51,14 +51,28 @@ impl Batches {
     /// `script` is statements (each ending in `;`) that write the entry
     /// atomically without a transaction of their own: each runs only if
     /// the one before it did what it must, so that the entry is written
-    /// whole or not at all. Its parameters are anonymous (`?`) and
-    /// `values` gives them in order, all but the last: that is
-    /// `RETURNING ?` of the statement whose rows say the entry was
-    /// written, and the batch binds the entry's number there to tell the
-    /// entries' rows apart. A failure fails the whole batch. Writes that
-    /// change what a Bearer-token check reads do not belong here (they
-    /// are not counted as auth changes).
+    /// whole or not at all; the first must not depend on `changes()`,
+    /// which would read the previous entry's last statement. Its
+    /// parameters are anonymous (`?`: sqlx binds a numbered `?1` against
+    /// the whole batch's values) and `values` gives them in order, all but
+    /// the last: that is `RETURNING ?` of the statement whose rows say the
+    /// entry was written, and the batch binds the entry's number there to
+    /// tell the entries' rows apart. A failure fails the whole batch.
+    /// Writes that change what a Bearer-token check reads do not belong
+    /// here (they are not counted as auth changes).
+    ///
+    /// A write whose caller has gone (the request timed out, the client
+    /// left) before its batch starts is dropped, not written: for a
+    /// refresh, the rotation would retire the only token the client has.
     pub async fn write(&self, script: &'static str, values: Vec<Value>) -> StoreResult<usize> {
+        debug_assert!(
+            !script.contains('$')
+                && !script
+                    .as_bytes()
+                    .windows(2)
+                    .any(|pair| pair[0] == b'?' && pair[1].is_ascii_digit()),
+            "batched scripts take anonymous parameters only"
+        );
         let (done, result) = oneshot::channel();
         let write = Write {
             script,
@@ -84,6 +98,17 @@ async fn write_batches(
     while writes.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let outcome = {
             let _turn = turn.lock().await;
+            // While the turn was someone else's, more may have queued, and
+            // some callers may have gone.
+            while batch.len() < MAX_BATCH
+                && let Ok(write) = writes.try_recv()
+            {
+                batch.push(write);
+            }
+            batch.retain(|write| !write.done.is_closed());
+            if batch.is_empty() {
+                continue;
+            }
             run(&writer, &mut batch).await
         };
         match outcome {
@@ -132,11 +157,13 @@ async fn run(
             return Err(e);
         }
     };
+    // Committed: from here on nothing may report the batch as failed.
     let mut counts = vec![0; batch.len()];
     for row in rows {
-        let index = row.try_get_by_index::<i64>(0)?;
-        if let Some(count) = usize::try_from(index).ok().and_then(|i| counts.get_mut(i)) {
-            *count += 1;
+        let index = row.try_get_by_index::<i64>(0);
+        match index.map(usize::try_from) {
+            Ok(Ok(index)) if index < counts.len() => counts[index] += 1,
+            _ => tracing::error!("a batched write returned a row without its number"),
         }
     }
     Ok(counts)

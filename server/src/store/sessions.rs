@@ -327,6 +327,7 @@ pub async fn find_refresh_token_with_session(
         .find_also_related(session::Entity)
         .and_also_related(user::Entity)
         .filter(session::Column::TenantId.eq(tenant.0))
+        .filter(user::Column::TenantId.eq(tenant.0))
         .all(db) // a unique key: no `.one` (module docs)
         .await?
         .pop();

@@ -196,3 +196,23 @@ async fn unknown_refresh_tokens_are_invalid() {
     let response = app.refresh("default", "definitely-not-issued").await;
     assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
+
+/// On SQLite a rotation waits for the writer's turn in a queue
+/// (`store::batch`). One whose request timed out meanwhile must not be
+/// written: it would retire the only token the client has, and its retry
+/// would then look like reuse.
+#[tokio::test]
+async fn a_refresh_that_timed_out_waiting_for_the_writer_is_not_written() {
+    let app = spawn_app_with(&[("PORTCULLIS_REQUEST_TIMEOUT_SECS", "1")]).await;
+    if app.services.db.batches().is_none() {
+        return; // PostgreSQL: rotations do not queue for a turn
+    }
+    let tokens = app.user("default", "patient@example.com").await;
+    // A transaction holds the turn, as a slow login's would.
+    let turn = portcullis::store::begin(&app.services.db).await.unwrap();
+    let response = app.refresh("default", &tokens.refresh).await;
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    drop(turn);
+    let retry = app.refresh("default", &tokens.refresh).await;
+    assert_eq!(retry.status(), StatusCode::OK);
+}
