@@ -79,14 +79,13 @@ impl Batches {
             values,
             done,
         };
-        self.queue
-            .send(write)
-            .await
-            .map_err(|_| StoreError::Unavailable("the batch writer has stopped".into()))?;
-        result
-            .await
-            .map_err(|_| StoreError::Unavailable("the batch writer has stopped".into()))?
+        self.queue.send(write).await.map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
     }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the batch writer has stopped".into())
 }
 
 async fn write_batches(
