@@ -26,14 +26,12 @@ pub const REFRESH_COOKIE: &str = "portcullis_refresh";
 /// The client: its address as [`super::client_ip`] resolved it, and its
 /// user agent.
 pub fn client_info(req: &Request) -> ClientInfo {
-    ClientInfo {
-        ip: req.extensions().get::<ClientIp>().map(|c| c.0),
-        user_agent: req
-            .headers()
+    ClientInfo::new(
+        req.extensions().get::<ClientIp>().map(|c| c.0),
+        req.headers()
             .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    }
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// The refresh token from the cookie, if the request carries one.

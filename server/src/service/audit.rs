@@ -137,6 +137,26 @@ impl<'a> AuditEvent<'a> {
         self.detail = detail;
         self
     }
+
+    /// The row to store, stamped now; for a caller that writes it together
+    /// with what it records (a login's session), rather than through
+    /// [`Audit::record`].
+    pub fn into_record(self) -> AuditRecord {
+        AuditRecord {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: self.tenant,
+            occurred_at: Utc::now(),
+            kind: self.kind.as_str().to_owned(),
+            actor: self.actor,
+            subject: self.subject,
+            ip: self.client.and_then(|c| c.ip).map(|ip| ip.to_string()),
+            user_agent: self
+                .client
+                .and_then(ClientInfo::user_agent)
+                .map(str::to_owned),
+            detail: self.detail,
+        }
+    }
 }
 
 pub struct Audit {
@@ -149,17 +169,7 @@ impl Audit {
     }
 
     pub async fn record(&self, event: AuditEvent<'_>) {
-        let record = AuditRecord {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: event.tenant,
-            occurred_at: Utc::now(),
-            kind: event.kind.as_str().to_owned(),
-            actor: event.actor,
-            subject: event.subject,
-            ip: event.client.and_then(|c| c.ip).map(|ip| ip.to_string()),
-            user_agent: event.client.and_then(|c| c.user_agent.clone()),
-            detail: event.detail,
-        };
+        let record = event.into_record();
         if let Err(e) = store::audit::insert(&self.db, &record).await {
             tracing::warn!(error = %e, kind = record.kind, "could not record an audit event");
         }

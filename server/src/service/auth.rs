@@ -24,13 +24,33 @@ use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::store::{self, Db, StoreError};
 
-/// Where a request came from, recorded on sessions.
+/// Where a request came from, recorded on sessions and in the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     /// The client's address: the socket peer, or what a trusted proxy
     /// says in `X-Forwarded-For` (`api::client_ip`).
     pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
+    /// At most [`MAX_USER_AGENT_CHARS`] characters.
+    user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// User agents are client-chosen text of any length: this keeps a
+    /// prefix that fits the columns that record it.
+    pub fn new(ip: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        let user_agent =
+            user_agent.map(
+                |agent| match agent.char_indices().nth(MAX_USER_AGENT_CHARS) {
+                    Some((cut, _)) => agent[..cut].to_owned(),
+                    None => agent.to_owned(),
+                },
+            );
+        Self { ip, user_agent }
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
 }
 
 /// Unparsed registration input, straight from the request.
@@ -68,7 +88,7 @@ pub struct Auth {
     token_cache: TokenCache,
 }
 
-/// User agents are client-chosen text of any length; keep a useful prefix.
+/// The longest user agent recorded (the columns' size).
 const MAX_USER_AGENT_CHARS: usize = 512;
 
 impl Auth {
@@ -164,14 +184,6 @@ impl Auth {
             .check_credentials(tenant, email, password, &client)
             .await?;
         let pair = self.open_session(tenant, &user, &client).await?;
-        self.audit
-            .record(
-                AuditEvent::new(AuditKind::LoginSucceeded, tenant.id())
-                    .actor(user.id)
-                    .subject(user.id)
-                    .client(&client),
-            )
-            .await;
         tracing::info!("login succeeded");
         Ok(pair)
     }
@@ -301,6 +313,8 @@ impl Auth {
         Ok(())
     }
 
+    /// The session of a successful login, with its first refresh token
+    /// and the login's audit record, all written at once.
     async fn open_session(
         &self,
         tenant: &TenantContext,
@@ -319,14 +333,18 @@ impl Auth {
             expires_at: now + lifetime,
             revoked_at: None,
             ip: client.ip.map(|ip| ip.to_string()),
-            user_agent: client.user_agent.clone().map(truncate_user_agent),
+            user_agent: client.user_agent.clone(),
         };
         let (refresh_token, refresh_hash) = tokens::new_refresh_token()?;
-        let txn = store::begin(&self.db).await?;
-        store::sessions::insert(&txn, &session).await?;
-        store::sessions::insert_refresh_token(&txn, tenant.id(), session.id, &refresh_hash, now)
-            .await?;
-        store::commit(txn).await?;
+        let audit = AuditEvent::new(AuditKind::LoginSucceeded, tenant.id())
+            .actor(user.id)
+            .subject(user.id)
+            .client(client)
+            .into_record();
+        if !store::sessions::open(&self.db, &session, &refresh_hash, &audit).await? {
+            // Deleted since its password was checked.
+            return Err(Error::InvalidCredentials);
+        }
         self.token_pair(tenant, user, &session, refresh_token, now)
     }
 
@@ -397,7 +415,7 @@ impl Auth {
                 new_hash: refresh_hash,
                 now,
                 ip: client.ip.map(|ip| ip.to_string()),
-                user_agent: client.user_agent.map(truncate_user_agent),
+                user_agent: client.user_agent,
             },
         )
         .await?;
@@ -514,9 +532,19 @@ fn record_user(id: UserId) {
     tracing::Span::current().record("user_id", tracing::field::display(id));
 }
 
-pub(super) fn truncate_user_agent(user_agent: String) -> String {
-    match user_agent.char_indices().nth(MAX_USER_AGENT_CHARS) {
-        Some((cut, _)) => user_agent[..cut].to_owned(),
-        None => user_agent,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_user_agent_is_cut_to_its_first_characters_not_bytes() {
+        let agent = "é".repeat(MAX_USER_AGENT_CHARS + 1);
+        let client = ClientInfo::new(None, Some(&agent));
+        assert_eq!(
+            client.user_agent(),
+            Some("é".repeat(MAX_USER_AGENT_CHARS).as_str())
+        );
+        let short = ClientInfo::new(None, Some("App/1.0"));
+        assert_eq!(short.user_agent(), Some("App/1.0"));
     }
 }

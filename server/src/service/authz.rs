@@ -55,10 +55,7 @@ impl Actor {
             home: None,
             roles: Vec::new(),
             superadmin: true,
-            client: ClientInfo {
-                ip: None,
-                user_agent: Some("portcullis-cli".into()),
-            },
+            client: ClientInfo::new(None, Some("portcullis-cli")),
         }
     }
 

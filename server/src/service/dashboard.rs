@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::Services;
 use super::audit::{AuditEvent, AuditKind};
-use super::auth::{ClientInfo, truncate_user_agent};
+use super::auth::ClientInfo;
 use super::authz::Actor;
 use super::tenants::TenantContext;
 use super::tokens;
@@ -105,7 +105,7 @@ impl Services {
             last_seen_at: now,
             expires_at: now + chrono_duration(ABSOLUTE_TIMEOUT),
             ip: client.ip.map(|ip| ip.to_string()),
-            user_agent: client.user_agent.clone().map(truncate_user_agent),
+            user_agent: client.user_agent().map(str::to_owned),
         };
         store::dashboard_sessions::insert(&self.db, &session, &hash).await?;
         self.audit

@@ -1,5 +1,6 @@
 //! On SQLite, small writes that many requests make at once (refresh
-//! rotations) are written several to a transaction: group commit.
+//! rotations, the sessions logins open) are written several to a
+//! transaction: group commit.
 //!
 //! One write at a time, each in its own transaction, spent most of its
 //! turn at the writer handing work between threads (the request's task,

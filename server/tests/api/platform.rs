@@ -567,6 +567,61 @@ async fn audit_events_are_recorded_without_secrets() {
     }
 }
 
+/// A login is recorded in its session and in the audit log, written
+/// together; a user agent of any length fits both (cut to 512
+/// characters), so neither write fails on PostgreSQL's column size.
+#[tokio::test]
+async fn a_login_with_a_long_user_agent_records_its_prefix_in_session_and_audit_log() {
+    let app = spawn_app().await;
+    let (admin, _) = app
+        .member("default", "auditor@example.com", &["admin"])
+        .await;
+    app.user("default", "long-agent@example.com").await;
+    let agent = "Agent/1.0 ".repeat(60);
+    let login = app
+        .client
+        .post(app.url("/t/default/auth/login"))
+        .header("user-agent", agent.as_str())
+        .json(&json!({"email": "long-agent@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let tokens: Value = login.json().await.unwrap();
+    let access = tokens["accessToken"].as_str().unwrap();
+    let prefix = &agent[..512];
+
+    let sessions: Vec<Value> = app
+        .get_bearer("/t/default/me/sessions", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let current = sessions.iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(current["userAgent"], prefix);
+
+    let me: Value = app
+        .get_bearer("/t/default/me", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = me["id"].as_str().unwrap();
+    let page: Value = app
+        .get_bearer(
+            &format!("/t/default/admin/audit-events?type=login.succeeded&userId={id}"),
+            &admin.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = page["items"].as_array().unwrap();
+    let with_agent: Vec<_> = events.iter().filter(|e| e["userAgent"] == prefix).collect();
+    assert_eq!(with_agent.len(), 1, "{events:?}");
+    assert_eq!(with_agent[0]["subjectUserId"], id);
+}
+
 #[tokio::test]
 async fn old_audit_events_are_pruned() {
     // Retention longer than the events' age below, so the server's own
