@@ -219,14 +219,14 @@ impl Auth {
             email.as_str(),
         )?;
         let now = Utc::now();
-        let throttle = store::throttle::find(&self.db, tenant.id(), email.as_str()).await?;
+        let (throttle, user) =
+            store::throttle::find_with_user(&self.db, tenant.id(), &email).await?;
         if let Some(until) = throttle.and_then(|t| t.locked_until).filter(|u| *u > now) {
             // No hashing: a locked email costs an attacker's flood nothing.
             tracing::info!("login refused: locked");
             let retry_after_secs = u64::try_from((until - now).num_seconds()).unwrap_or(0) + 1;
             return Err(Error::AccountLocked { retry_after_secs });
         }
-        let user = store::users::find_by_email(&self.db, tenant.id(), &email).await?;
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let matches = self.hasher.verify(&password, stored_hash).await?;
         let user = match user {

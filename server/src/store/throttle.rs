@@ -2,14 +2,16 @@
 //! whether or not the email names an account, so a lock reveals nothing.
 
 use chrono::{DateTime, Utc};
-use entity::login_throttle;
-use sea_orm::sea_query::{Expr, OnConflict};
+use entity::{login_throttle, user};
+use sea_orm::sea_query::{Condition, Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult,
+    Iterable, QueryFilter,
 };
 
 use super::StoreResult;
-use crate::domain::TenantId;
+use super::users::User;
+use crate::domain::{Email, TenantId};
 
 /// The failures counted for an email, and until when it is locked.
 #[derive(Debug, Clone, Copy)]
@@ -18,22 +20,70 @@ pub struct Throttle {
     pub locked_until: Option<DateTime<Utc>>,
 }
 
-/// `None` when the email has no failure on record.
-pub async fn find(
+/// Aliases of the throttle's columns next to the user's.
+const THROTTLE_FAILURES: &str = "throttle_failures";
+const THROTTLE_LOCKED_UNTIL: &str = "throttle_locked_until";
+
+/// What a sign-in reads before it hashes, in one query: the email's
+/// failures on record (`None`: none) and the account it names (`None`:
+/// none). One row always comes back, joined to both tables from a
+/// one-row table, so a known and an unknown email cost the same.
+pub async fn find_with_user(
     db: &impl ConnectionTrait,
     tenant: TenantId,
-    email: &str,
-) -> StoreResult<Option<Throttle>> {
-    Ok(
-        login_throttle::Entity::find_by_id((tenant.0, email.to_owned()))
-            .all(db) // a unique key: no `.one` (module docs)
-            .await?
-            .pop()
-            .map(|row| Throttle {
-                failures: u32::try_from(row.failures).unwrap_or(0),
-                locked_until: row.locked_until,
-            }),
-    )
+    email: &Email,
+) -> StoreResult<(Option<Throttle>, Option<User>)> {
+    let matches = |tenant_column: Expr, email_column: Expr| {
+        Condition::all()
+            .add(tenant_column.eq(tenant.0))
+            .add(email_column.eq(email.as_str()))
+    };
+    let query = Query::select()
+        // Each column by name, not `users.*`: SQLite expands `*` again when
+        // it re-prepares a statement after a schema change, and sqlx kept
+        // the column count of the first preparation (a panic in its row
+        // decoding, seen once in the test suite).
+        .columns(user::Column::iter().map(|column| (user::Entity, column)))
+        .expr_as(
+            Expr::col((login_throttle::Entity, login_throttle::Column::Failures)),
+            THROTTLE_FAILURES,
+        )
+        .expr_as(
+            Expr::col((login_throttle::Entity, login_throttle::Column::LockedUntil)),
+            THROTTLE_LOCKED_UNTIL,
+        )
+        .from_subquery(Query::select().expr(Expr::cust("1")).to_owned(), "one_row")
+        .left_join(
+            user::Entity,
+            matches(
+                Expr::col((user::Entity, user::Column::TenantId)),
+                Expr::col((user::Entity, user::Column::Email)),
+            ),
+        )
+        .left_join(
+            login_throttle::Entity,
+            matches(
+                Expr::col((login_throttle::Entity, login_throttle::Column::TenantId)),
+                Expr::col((login_throttle::Entity, login_throttle::Column::Email)),
+            ),
+        )
+        .to_owned();
+    let Some(row) = db.query_one(&query).await? else {
+        return Ok((None, None));
+    };
+    let throttle = match row.try_get::<Option<i32>>("", THROTTLE_FAILURES)? {
+        Some(failures) => Some(Throttle {
+            failures: u32::try_from(failures).unwrap_or(0),
+            locked_until: row.try_get("", THROTTLE_LOCKED_UNTIL)?,
+        }),
+        None => None,
+    };
+    // The users columns come unprefixed; a missing account leaves them NULL.
+    let user = match row.try_get::<Option<uuid::Uuid>>("", "id")? {
+        Some(_) => Some(User::try_from(user::Model::from_query_result(&row, "")?)?),
+        None => None,
+    };
+    Ok((throttle, user))
 }
 
 /// Counts one more failure. A window older than `window_start` restarts
