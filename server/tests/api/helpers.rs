@@ -59,6 +59,7 @@ async fn fresh_database(data_dir: &std::path::Path) -> String {
             let admin = sea_orm::Database::connect(&base)
                 .await
                 .expect("connect to PostgreSQL");
+            SWEPT.get_or_init(|| drop_stale_schemas(&admin)).await;
             admin
                 .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
                 .await
@@ -66,6 +67,41 @@ async fn fresh_database(data_dir: &std::path::Path) -> String {
             admin.close().await.expect("close");
             let separator = if base.contains('?') { '&' } else { '?' };
             format!("{base}{separator}options=-c%20search_path%3D{schema}")
+        }
+    }
+}
+
+/// Set once this run has dropped the schemas earlier runs left behind.
+static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// A test's schema outlives it (its server may still be running when the
+/// test ends), so every run would add one per test to the database for
+/// good. The first test of a run drops those of runs that started over an
+/// hour ago; the schema name's UUIDv7 says when. Younger ones may belong
+/// to a run still going.
+async fn drop_stale_schemas(admin: &sea_orm::DatabaseConnection) {
+    let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            r"SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%'",
+        ))
+        .await
+        .expect("list schemas");
+    for row in rows {
+        let name: String = row.try_get_by_index(0).expect("schema name");
+        let created = uuid::Uuid::try_parse(&name[2..])
+            .ok()
+            .and_then(|id| id.get_timestamp())
+            .map(|ts| {
+                let (secs, nanos) = ts.to_unix();
+                std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos)
+            });
+        if created.is_some_and(|created| created < cutoff) {
+            admin
+                .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await
+                .expect("drop a stale schema");
         }
     }
 }
