@@ -385,7 +385,6 @@ async fn bench_database(
     for &users in &points {
         eprintln!("bench: {name}: seeding users {seeded}..{users}");
         seed::users(&db, tenant, &hash, seeded, users).await?;
-        analyze(&db).await?;
         seeded = users;
         eprintln!("bench: {name}: {users} users: /me, refresh, login");
         measured.push(core_scenarios(&ctx, users).await?);
@@ -513,9 +512,10 @@ async fn core_scenarios(ctx: &Ctx<'_>, users: u64) -> anyhow::Result<Core> {
         let salt = (ctx.runs + run) as u64;
         chains.push(ctx.login_pool(REFRESH_CONNECTIONS, users, salt).await?);
     }
-    // The pools' sessions are in the tables now. Without this the first
-    // point (1k users) ran refresh on the statistics of empty session and
-    // token tables, and PostgreSQL scanned `sessions` sequentially
+    // After the seeding and the pools' sessions, not only after the
+    // seeding: then the first point (1k users) ran refresh on the
+    // statistics of empty session and token tables, and PostgreSQL
+    // scanned `sessions` sequentially
     // (`pg_stat_user_tables`: 1377 sequential scans in a quick run, 76
     // with this; refresh at 1k users 2449/s → 2881/s, and 1806/s against
     // 3056/s at 10k in a full run).
