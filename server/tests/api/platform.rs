@@ -622,6 +622,100 @@ async fn a_login_with_a_long_user_agent_records_its_prefix_in_session_and_audit_
     assert_eq!(with_agent[0]["subjectUserId"], id);
 }
 
+/// A user deleted while their login is between its password check and
+/// its session write gets 401, and nothing is written: no session, no
+/// refresh token, no `login.succeeded`. The test holds the delete
+/// uncommitted until the login waits on it: on PostgreSQL the login's
+/// session insert still sees the user and then waits on the deleted row's
+/// lock, so its foreign key fails once the delete commits; on SQLite the
+/// login's write waits for the write turn the delete holds, and then finds
+/// no user (the test cannot see it waiting there, so it gives it a second).
+#[tokio::test]
+async fn a_user_deleted_during_their_login_gets_401_and_no_session() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    let email = "vanishing@example.com";
+    let tokens = app.user("default", email).await;
+    let user: uuid::Uuid = claims(&tokens.access)["sub"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let backend = app.services.db.get_database_backend();
+    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
+    let param = if postgres { "$1" } else { "?" };
+
+    let delete = app.services.db.begin().await.unwrap();
+    delete
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("DELETE FROM users WHERE id = {param}"),
+            [user.into()],
+        ))
+        .await
+        .unwrap();
+    let blocker = if postgres {
+        let row = delete
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT pg_backend_pid() AS pid",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        Some(row.try_get::<i32>("", "pid").unwrap())
+    } else {
+        None
+    };
+    let login = app.login_with("default", email, PASSWORD);
+    let commit_once_waited_on = async {
+        match blocker {
+            Some(pid) => {
+                let waiting = Statement::from_sql_and_values(
+                    backend,
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                     WHERE $1 = ANY(pg_blocking_pids(pid))",
+                    [pid.into()],
+                );
+                for _ in 0..500 {
+                    let row = app.services.db.query_one_raw(waiting.clone()).await;
+                    if row.unwrap().unwrap().try_get::<i64>("", "n").unwrap() > 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+            None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+        delete.commit().await.unwrap();
+    };
+    let (response, ()) = tokio::join!(login, commit_once_waited_on);
+    assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+
+    // The first login's audit record outlives the user; nothing else does.
+    // A failure counted for the email would mean the login never saw the
+    // user, and this test missed the path it is for.
+    for (rows, key, expected) in [
+        ("sessions WHERE user_id", user.into(), 0),
+        (
+            "audit_events WHERE type = 'login.succeeded' AND subject_user_id",
+            user.into(),
+            1,
+        ),
+        ("login_throttle WHERE email", email.into(), 0),
+    ] {
+        let sql = format!("SELECT COUNT(*) AS n FROM {rows} = {param}");
+        let row = app
+            .services
+            .db
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, [key]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), expected, "{rows}");
+    }
+}
+
 #[tokio::test]
 async fn old_audit_events_are_pruned() {
     // Retention longer than the events' age below, so the server's own
