@@ -55,9 +55,13 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
             Box::new(|b| {
                 let m = b.main()?;
                 let ratio = m.login.ok_per_sec / m.ceiling;
+                // Judged on the single-thread ceiling, as the issue sets it;
+                // the all-cores one shows how much of a miss is the cores
+                // slowing each other's hashes.
+                let loaded = m.login.ok_per_sec / m.loaded_ceiling;
                 Some((
                     format!(
-                        "{ratio:.2} ({:.1}/s of {:.1}/s)",
+                        "{ratio:.2} ({:.1}/s of {:.1}/s; {loaded:.2} of all cores hashing at once)",
                         m.login.ok_per_sec, m.ceiling
                     ),
                     ratio >= 0.9,
@@ -255,8 +259,8 @@ pub fn render(options: &Options, command: &str, backends: &[BackendReport]) -> S
                 m.login.ok_per_sec / m.ceiling,
                 b.cores,
                 m.loaded_hash_time.as_secs_f64() * 1000.0,
-                b.cores as f64 / m.loaded_hash_time.as_secs_f64(),
-                m.login.ok_per_sec * m.loaded_hash_time.as_secs_f64() / b.cores as f64
+                m.loaded_ceiling,
+                m.login.ok_per_sec / m.loaded_ceiling
             );
         }
         let f = &b.flood;
