@@ -96,18 +96,18 @@ pub async fn limit_tenant_requests<E: Endpoint>(
     Ok(ep.call(req).await?.into_response())
 }
 
-/// One span per request, with a request id, the method, the path (never
-/// the query string: reset and verification links carry tokens there), the
-/// tenant slug and, once authenticated, the user id; one line at the end
-/// with status and duration, under its own target ([`ACCESS_LOG`]) so that
-/// it can be turned off while the span still gives context to the
-/// request's other lines. The id is echoed in `X-Request-Id`.
 /// The target of the per-request line: `PORTCULLIS_LOG=info,portcullis::access=off`
 /// drops those lines alone. For a request as cheap as `GET /me` the line
 /// is a large share of the work: in `cargo xtask bench`, `/me` and JWKS
 /// served about 1.5× the requests a second without it (README, "Logs").
 const ACCESS_LOG: &str = "portcullis::access";
 
+/// One span per request, with a request id, the method, the path (never
+/// the query string: reset and verification links carry tokens there), the
+/// tenant slug and, once authenticated, the user id; one line at the end
+/// with status and duration, under its own target ([`ACCESS_LOG`]) so that
+/// it can be turned off while the span still gives context to the
+/// request's other lines. The id is echoed in `X-Request-Id`.
 pub async fn trace<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let services = req.data::<Arc<Services>>().cloned();
     let request_id = uuid::Uuid::now_v7().simple().to_string();

@@ -5,6 +5,8 @@ use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use portcullis::domain::UserId;
+
 use crate::admin::claims;
 use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with};
 
@@ -645,15 +647,10 @@ async fn a_user_deleted_during_their_login_gets_401_and_no_session() {
     let postgres = backend == sea_orm::DatabaseBackend::Postgres;
     let param = if postgres { "$1" } else { "?" };
 
+    let tenant = app.services.tenants.resolve("default").await.unwrap().id();
     let delete = app.services.db.begin().await.unwrap();
-    delete
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!("DELETE FROM users WHERE id = {param}"),
-            [user.into()],
-        ))
-        .await
-        .unwrap();
+    let deleted = portcullis::store::users::delete(&delete, tenant, UserId(user)).await;
+    assert!(deleted.unwrap());
     let blocker = if postgres {
         let row = delete
             .query_one_raw(Statement::from_string(
