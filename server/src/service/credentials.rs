@@ -138,8 +138,10 @@ impl Credentials {
         let token = self
             .replace_token(tenant, user_id, kind, user.is_some(), Invitation::No)
             .await?;
-        match user {
-            Some(user) => {
+        // No token: the user was deleted since the read, so there is no
+        // account any more.
+        match user.zip(token) {
+            Some((user, token)) => {
                 self.mail(tenant, &user, kind, &token, Invitation::No);
                 tracing::info!(user_id = %user.id, "password reset requested");
                 self.record(
@@ -264,7 +266,8 @@ impl Credentials {
         let kind = UserTokenKind::EmailVerification;
         let token = self
             .replace_token(tenant, user.id, kind, true, Invitation::No)
-            .await?;
+            .await?
+            .ok_or_else(user_gone)?;
         self.mail(tenant, user, kind, &token, Invitation::No);
         Ok(())
     }
@@ -275,7 +278,8 @@ impl Credentials {
         let kind = UserTokenKind::PasswordReset;
         let token = self
             .replace_token(tenant, user.id, kind, true, Invitation::Yes)
-            .await?;
+            .await?
+            .ok_or_else(user_gone)?;
         self.mail(tenant, user, kind, &token, Invitation::Yes);
         Ok(())
     }
@@ -332,9 +336,10 @@ impl Credentials {
             .ok_or_else(|| invalid_token(kind))
     }
 
-    /// A new token of `kind` for the user, replacing their earlier ones.
-    /// With `store` false nothing is inserted (the caller has no account to
-    /// bind it to), but the rest of the work is the same.
+    /// A new token of `kind` for the user, replacing their earlier ones;
+    /// `None` when the user was deleted since the caller read them (nothing
+    /// is written then). With `store` false nothing is inserted (the caller
+    /// has no account to bind it to), but the rest of the work is the same.
     async fn replace_token(
         &self,
         tenant: &TenantContext,
@@ -342,14 +347,14 @@ impl Credentials {
         kind: UserTokenKind,
         store: bool,
         invitation: Invitation,
-    ) -> Result<Secret<String>> {
+    ) -> Result<Option<Secret<String>>> {
         let (token, hash) = tokens::new_user_token(kind)?;
         let now = Utc::now();
         let txn = store::begin(&self.db).await?;
         user_tokens::delete_for_user(&txn, tenant.id(), user_id, kind).await?;
         if store {
             let ttl = ttl_seconds(tenant, kind, invitation);
-            user_tokens::insert(
+            let stored = user_tokens::insert(
                 &txn,
                 &NewUserToken {
                     tenant_id: tenant.id(),
@@ -361,9 +366,14 @@ impl Credentials {
                 },
             )
             .await?;
+            if !stored {
+                // Dropping the transaction rolls back its DELETE as well
+                // (PostgreSQL has aborted it already).
+                return Ok(None);
+            }
         }
         store::commit(txn).await?;
-        Ok(token)
+        Ok(Some(token))
     }
 
     /// Queues the mail that carries `token` to `user`.
@@ -408,6 +418,12 @@ impl Credentials {
         v.finish().map_err(Error::Validation)?;
         password.ok_or_else(|| Error::Internal("validator passed without a value".into()))
     }
+}
+
+/// The error for a user who was deleted while their request ran: their
+/// bearer token stopped being valid with them.
+fn user_gone() -> Error {
+    Error::InvalidToken
 }
 
 /// The error for a token of `kind` that cannot be used: one for every

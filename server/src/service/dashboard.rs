@@ -107,7 +107,11 @@ impl Services {
             ip: client.ip.map(|ip| ip.to_string()),
             user_agent: client.user_agent().map(str::to_owned),
         };
-        store::dashboard_sessions::insert(&self.db, &session, &hash).await?;
+        if !store::dashboard_sessions::insert(&self.db, &session, &hash).await? {
+            // Deleted since their credentials were checked: as if unknown,
+            // which is what the API login answers too.
+            return Err(Error::InvalidCredentials);
+        }
         self.audit
             .record(
                 AuditEvent::new(AuditKind::LoginSucceeded, home.id())

@@ -8,8 +8,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::StoreResult;
 use super::users::User;
+use super::{StoreResult, unless_user_gone};
 use crate::domain::{TenantId, UserId};
 
 #[derive(Debug, Clone)]
@@ -39,11 +39,13 @@ impl From<dashboard_session::Model> for DashboardSession {
     }
 }
 
+/// Stores the session; `false` when its user is gone (deleted since the
+/// caller read them).
 pub async fn insert(
     db: &impl ConnectionTrait,
     session: &DashboardSession,
     token_hash: &str,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let row = dashboard_session::ActiveModel {
         id: Set(session.id),
         tenant_id: Set(session.tenant_id.0),
@@ -55,10 +57,8 @@ pub async fn insert(
         ip: Set(session.ip.clone()),
         user_agent: Set(session.user_agent.clone()),
     };
-    dashboard_session::Entity::insert(row)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    let result = dashboard_session::Entity::insert(row).exec_without_returning(db);
+    unless_user_gone(result.await.map(|_| true))
 }
 
 /// The session with this cookie hash and its user, in one query.

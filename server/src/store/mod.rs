@@ -37,6 +37,11 @@ pub enum StoreError {
     /// its statement could hit and turns this into a domain error.
     #[error("unique constraint violated")]
     UniqueViolation,
+    /// A foreign key refused the write: the row it points to (a user) was
+    /// deleted by a transaction that committed after the caller read it.
+    /// As with `UniqueViolation`, the caller knows which key it could hit.
+    #[error("foreign key violated")]
+    ForeignKeyViolation,
     /// A stored value could not be read back (corrupt JSON, bad key).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -51,6 +56,7 @@ impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => Self::UniqueViolation,
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => Self::ForeignKeyViolation,
             _ => match err {
                 DbErr::ConnectionAcquire(e) => Self::Unavailable(e.to_string()),
                 DbErr::Conn(e) => Self::Unavailable(e.to_string()),
@@ -66,6 +72,7 @@ impl StoreError {
     fn share(&self) -> Self {
         match self {
             Self::UniqueViolation => Self::UniqueViolation,
+            Self::ForeignKeyViolation => Self::ForeignKeyViolation,
             Self::Corrupt(what) => Self::Corrupt(what.clone()),
             Self::Unavailable(what) => Self::Unavailable(what.clone()),
             Self::Db(e) => Self::Db(DbErr::Custom(e.to_string())),
@@ -74,6 +81,16 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The outcome of a write to a row that points at a user, with `false`
+/// also when the foreign key refused it: the user was deleted after the
+/// caller read them, which is the same as not finding them.
+fn unless_user_gone(result: Result<bool, DbErr>) -> StoreResult<bool> {
+    match result.map_err(StoreError::from) {
+        Err(StoreError::ForeignKeyViolation) => Ok(false),
+        other => other,
+    }
+}
 
 /// Opens the pool; on SQLite also the one connection that runs
 /// transactions (see [`Db`]). SQLite gets WAL (readers never wait for the

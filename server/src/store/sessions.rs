@@ -5,13 +5,13 @@ use entity::{refresh_token, session, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    SqlErr, Statement,
+    Statement,
 };
 use uuid::Uuid;
 
 use super::audit::AuditRecord;
 use super::users::User;
-use super::{Connection, Db, StoreResult};
+use super::{Connection, Db, StoreResult, unless_user_gone};
 use crate::domain::{SessionId, TenantId, UserId};
 
 #[derive(Debug, Clone)]
@@ -159,15 +159,9 @@ pub async fn open(
             values,
         ))
         .await;
-    match result {
-        Ok(result) => Ok(result.rows_affected() == 1),
-        // The statement saw the user, but a delete committed before its
-        // foreign key check: the same as not seeing it.
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {
-            Ok(false)
-        }
-        Err(e) => Err(e.into()),
-    }
+    // The statement can see the user and still fail its foreign key check,
+    // when a delete commits in between.
+    unless_user_gone(result.map(|result| result.rows_affected() == 1))
 }
 
 pub async fn find(

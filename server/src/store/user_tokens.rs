@@ -7,7 +7,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::StoreResult;
+use super::{StoreResult, unless_user_gone};
 use crate::domain::{TenantId, UserId};
 
 /// What a token is for. A token is only ever looked up with its own kind
@@ -37,7 +37,9 @@ pub struct NewUserToken<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert(db: &impl ConnectionTrait, token: &NewUserToken<'_>) -> StoreResult<()> {
+/// Stores the token; `false` when its user is gone (deleted since the
+/// caller read them).
+pub async fn insert(db: &impl ConnectionTrait, token: &NewUserToken<'_>) -> StoreResult<bool> {
     let row = user_token::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(token.tenant_id.0),
@@ -48,10 +50,8 @@ pub async fn insert(db: &impl ConnectionTrait, token: &NewUserToken<'_>) -> Stor
         expires_at: Set(token.expires_at),
         used_at: Set(None),
     };
-    user_token::Entity::insert(row)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    let result = user_token::Entity::insert(row).exec_without_returning(db);
+    unless_user_gone(result.await.map(|_| true))
 }
 
 /// Deletes the user's tokens of this kind: issuing a new one invalidates

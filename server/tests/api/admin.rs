@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, Tokens, assert_problem, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_problem, jwt_claims, spawn_app};
 
 /// Every tenant-admin route of `tenant`, with a fresh target user and session.
 async fn admin_routes(
@@ -226,7 +226,7 @@ async fn role_rules() {
     let user: Value = response.json().await.unwrap();
     assert_eq!(user["roles"], json!(["billing-viewer", "user"]));
     let tokens = app.login("acme", "billing@acme.test").await;
-    let claims = claims(&tokens.access);
+    let claims = jwt_claims(&tokens.access);
     assert_eq!(claims["roles"], json!(["billing-viewer", "user"]));
     let response = app
         .send(
@@ -259,17 +259,6 @@ async fn role_rules() {
     }
     let response = app.send(Method::DELETE, &own, &admin.access, None).await;
     assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
-}
-
-pub fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

@@ -185,6 +185,32 @@ async fn a_plain_user_cannot_sign_in() {
 }
 
 #[tokio::test]
+async fn an_admin_deleted_during_sign_in_gets_no_session() {
+    let app = spawn().await;
+    let (tokens, _) = app
+        .member("default", "vanishing@example.com", &["admin"])
+        .await;
+    let browser = Browser::new(&app);
+    let sign_in = browser.sign_in("default", "vanishing@example.com", PASSWORD);
+    let page = app
+        .while_deleting("default", tokens.user_id(), sign_in)
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+    assert!(page.body.contains("Wrong email or password"));
+    assert!(!browser.has_session());
+    assert_eq!(app.count_rows("dashboard_sessions", None).await, 0);
+    // Only the API login of `member` succeeded.
+    let succeeded = "audit_events WHERE type = 'login.succeeded' AND subject_user_id";
+    let user = tokens.user_id().0.into();
+    assert_eq!(app.count_where(succeeded, user).await, 1);
+    // A failure counted for the email would mean the sign-in never saw the
+    // user, and this test missed the path it is for.
+    let failures = "login_throttle WHERE email";
+    let email = "vanishing@example.com".into();
+    assert_eq!(app.count_where(failures, email).await, 0);
+}
+
+#[tokio::test]
 async fn a_tenant_admin_sees_only_their_tenant() {
     let app = spawn().await;
     app.create_tenant("acme").await;

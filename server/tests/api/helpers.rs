@@ -2,13 +2,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use portcullis::app::Application;
 use portcullis::config::Config;
-use portcullis::domain::{TenantSettings, TenantSlug};
+use portcullis::domain::{TenantSettings, TenantSlug, UserId};
 use portcullis::service::Services;
 use reqwest::{Response, StatusCode};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -392,27 +393,99 @@ impl TestApp {
 
     /// Rows of `table` (raw SQL, for checking what deletes leave behind).
     pub async fn count_rows(&self, table: &str, tenant_id: Option<&str>) -> i64 {
-        use sea_orm::{ConnectionTrait, Statement};
-        let backend = self.services.db.get_database_backend();
-        let sql = match (tenant_id, backend) {
-            (None, _) => format!("SELECT COUNT(*) AS n FROM {table}"),
-            (Some(_), sea_orm::DatabaseBackend::Postgres) => {
-                format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = $1")
+        match tenant_id {
+            None => self.count(table, None).await,
+            Some(id) => {
+                let id = uuid::Uuid::parse_str(id).expect("uuid");
+                let rows = format!("{table} WHERE tenant_id");
+                self.count(&rows, Some(id.into())).await
             }
-            (Some(_), _) => format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = ?"),
+        }
+    }
+
+    /// `SELECT COUNT(*) FROM {rows} = key`: `rows` ends in the column that
+    /// must equal `key`.
+    pub async fn count_where(&self, rows: &str, key: sea_orm::Value) -> i64 {
+        self.count(rows, Some(key)).await
+    }
+
+    async fn count(&self, rows: &str, key: Option<sea_orm::Value>) -> i64 {
+        let backend = self.services.db.get_database_backend();
+        let sql = match (&key, backend) {
+            (None, _) => format!("SELECT COUNT(*) AS n FROM {rows}"),
+            (Some(_), DatabaseBackend::Postgres) => {
+                format!("SELECT COUNT(*) AS n FROM {rows} = $1")
+            }
+            (Some(_), _) => format!("SELECT COUNT(*) AS n FROM {rows} = ?"),
         };
-        let values: Vec<sea_orm::Value> = tenant_id
-            .map(|id| uuid::Uuid::parse_str(id).expect("uuid").into())
-            .into_iter()
-            .collect();
         let row = self
             .services
             .db
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, key))
             .await
             .expect("count")
             .expect("a row");
         row.try_get::<i64>("", "n").expect("n")
+    }
+
+    /// Runs `request` while a transaction that deletes `user` is open, and
+    /// commits the delete once the request waits on it: for the race of a
+    /// request that read the user just before the delete committed. On
+    /// PostgreSQL "waits" means `pg_blocking_pids` shows it blocked, and a
+    /// request that never does fails the test; on
+    /// SQLite the wait for the write turn cannot be seen from outside, so
+    /// the delete commits after a second.
+    pub async fn while_deleting<T>(
+        &self,
+        tenant: &str,
+        user: UserId,
+        request: impl Future<Output = T>,
+    ) -> T {
+        let db = &self.services.db;
+        let backend = db.get_database_backend();
+        let tenant = self.services.tenants.resolve(tenant).await.expect("tenant");
+        let delete = db.begin().await.expect("begin");
+        let deleted = portcullis::store::users::delete(&delete, tenant.id(), user).await;
+        assert!(deleted.expect("delete"), "the user existed");
+        let blocker = match backend {
+            DatabaseBackend::Postgres => {
+                let pid = Statement::from_string(backend, "SELECT pg_backend_pid() AS pid");
+                let row = delete
+                    .query_one_raw(pid)
+                    .await
+                    .expect("pid")
+                    .expect("a row");
+                Some(row.try_get::<i32>("", "pid").expect("pid"))
+            }
+            _ => None,
+        };
+        let commit_once_waited_on = async {
+            match blocker {
+                Some(pid) => {
+                    let waiting = Statement::from_sql_and_values(
+                        backend,
+                        "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                         WHERE $1 = ANY(pg_blocking_pids(pid))",
+                        [pid.into()],
+                    );
+                    let mut seen = false;
+                    for _ in 0..500 {
+                        let row = db.query_one_raw(waiting.clone()).await.expect("waiting");
+                        seen = row.expect("a row").try_get::<i64>("", "n").expect("n") > 0;
+                        if seen {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    // Else the request never read the user before the delete,
+                    // and the test would not be testing the race.
+                    assert!(seen, "the request never waited on the delete");
+                }
+                None => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+            delete.commit().await.expect("commit the delete");
+        };
+        tokio::join!(request, commit_once_waited_on).0
     }
 }
 
@@ -420,6 +493,14 @@ impl TestApp {
 pub struct Tokens {
     pub access: String,
     pub refresh: String,
+}
+
+impl Tokens {
+    /// The user the tokens were issued to (the access token's `sub`).
+    pub fn user_id(&self) -> UserId {
+        let sub = jwt_claims(&self.access)["sub"].as_str().map(str::parse);
+        UserId(sub.expect("sub").expect("a uuid"))
+    }
 }
 
 impl From<&Value> for Tokens {

@@ -112,6 +112,20 @@ async fn the_answer_is_the_same_whether_or_not_the_account_exists() {
 }
 
 #[tokio::test]
+async fn a_user_deleted_during_forgot_password_gets_the_no_account_answer() {
+    let (app, smtp) = app().await;
+    let user = app.user("default", "vanishing@example.com").await.user_id();
+    let forgot = app.forgot_password("default", "vanishing@example.com");
+    let response = app.while_deleting("default", user, forgot).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // Nothing half-done: no token, no mail, no audit record of a request.
+    assert_eq!(app.count_rows("user_tokens", None).await, 0);
+    smtp.expect_exactly(0).await;
+    let requested = "audit_events WHERE type = 'password.reset_requested' AND subject_user_id";
+    assert_eq!(app.count_where(requested, user.0.into()).await, 0);
+}
+
+#[tokio::test]
 async fn a_new_reset_token_invalidates_the_earlier_ones() {
     let (app, smtp) = app().await;
     app.register("default", "alice@example.com").await;

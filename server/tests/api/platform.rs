@@ -5,10 +5,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use portcullis::domain::UserId;
-
-use crate::admin::claims;
-use crate::helpers::{PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, assert_problem, jwt_claims, spawn_app, spawn_app_with};
 
 async fn jwks(app: &TestApp, tenant: &str) -> JwkSet {
     app.client
@@ -127,7 +124,7 @@ async fn tenant_lifecycle_and_settings() {
     );
     assert_eq!(register(&app).await.status(), StatusCode::CREATED);
     let tokens = app.login("acme", "new@acme.test").await;
-    let c = claims(&tokens.access);
+    let c = jwt_claims(&tokens.access);
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 120);
 
     // The audience setting changes `aud` of new tokens.
@@ -139,7 +136,7 @@ async fn tenant_lifecycle_and_settings() {
     )
     .await;
     let tokens = app.login("acme", "new@acme.test").await;
-    assert_eq!(claims(&tokens.access)["aud"], "https://api.acme.test");
+    assert_eq!(jwt_claims(&tokens.access)["aud"], "https://api.acme.test");
     assert_eq!(
         app.get_bearer("/t/acme/me", &tokens.access).await.status(),
         StatusCode::OK
@@ -634,82 +631,27 @@ async fn a_login_with_a_long_user_agent_records_its_prefix_in_session_and_audit_
 /// no user (the test cannot see it waiting there, so it gives it a second).
 #[tokio::test]
 async fn a_user_deleted_during_their_login_gets_401_and_no_session() {
-    use sea_orm::{ConnectionTrait, Statement};
     let app = spawn_app().await;
     let email = "vanishing@example.com";
     let tokens = app.user("default", email).await;
-    let user: uuid::Uuid = claims(&tokens.access)["sub"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let backend = app.services.db.get_database_backend();
-    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
-    let param = if postgres { "$1" } else { "?" };
-
-    let tenant = app.services.tenants.resolve("default").await.unwrap().id();
-    let delete = app.services.db.begin().await.unwrap();
-    let deleted = portcullis::store::users::delete(&delete, tenant, UserId(user)).await;
-    assert!(deleted.unwrap());
-    let blocker = if postgres {
-        let row = delete
-            .query_one_raw(Statement::from_string(
-                backend,
-                "SELECT pg_backend_pid() AS pid",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        Some(row.try_get::<i32>("", "pid").unwrap())
-    } else {
-        None
-    };
+    let user = tokens.user_id();
     let login = app.login_with("default", email, PASSWORD);
-    let commit_once_waited_on = async {
-        match blocker {
-            Some(pid) => {
-                let waiting = Statement::from_sql_and_values(
-                    backend,
-                    "SELECT COUNT(*) AS n FROM pg_stat_activity \
-                     WHERE $1 = ANY(pg_blocking_pids(pid))",
-                    [pid.into()],
-                );
-                for _ in 0..500 {
-                    let row = app.services.db.query_one_raw(waiting.clone()).await;
-                    if row.unwrap().unwrap().try_get::<i64>("", "n").unwrap() > 0 {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-            }
-            None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
-        }
-        delete.commit().await.unwrap();
-    };
-    let (response, ()) = tokio::join!(login, commit_once_waited_on);
+    let response = app.while_deleting("default", user, login).await;
     assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
 
     // The first login's audit record outlives the user; nothing else does.
     // A failure counted for the email would mean the login never saw the
     // user, and this test missed the path it is for.
     for (rows, key, expected) in [
-        ("sessions WHERE user_id", user.into(), 0),
+        ("sessions WHERE user_id", user.0.into(), 0),
         (
             "audit_events WHERE type = 'login.succeeded' AND subject_user_id",
-            user.into(),
+            user.0.into(),
             1,
         ),
         ("login_throttle WHERE email", email.into(), 0),
     ] {
-        let sql = format!("SELECT COUNT(*) AS n FROM {rows} = {param}");
-        let row = app
-            .services
-            .db
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, [key]))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.try_get::<i64>("", "n").unwrap(), expected, "{rows}");
+        assert_eq!(app.count_where(rows, key).await, expected, "{rows}");
     }
 }
 

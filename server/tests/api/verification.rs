@@ -140,3 +140,18 @@ async fn a_verification_token_works_only_in_its_own_tenant() {
     assert_problem(cross, StatusCode::BAD_REQUEST, "invalid_verification_token").await;
     assert_eq!(verify(&app, &token).await.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn a_user_deleted_during_resend_verification_gets_401() {
+    let (app, smtp) = spawn_app_with_smtp().await;
+    let tokens = app.user("default", "vanishing@example.com").await;
+    smtp.expect_exactly(1).await; // the registration's link
+    let resend = app.post_bearer("/t/default/auth/resend-verification", &tokens.access, None);
+    let response = app
+        .while_deleting("default", tokens.user_id(), resend)
+        .await;
+    // Their token died with them: the answer the next request would get.
+    assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_eq!(app.count_rows("user_tokens", None).await, 0);
+    smtp.expect_exactly(1).await;
+}
