@@ -266,58 +266,141 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// 1k, 100k and `--users`, ascending, each once.
-fn scale_points(users: u64, scaling: bool) -> Vec<u64> {
+fn user_counts(users: u64, scaling: bool) -> Vec<u64> {
     if !scaling {
         return vec![users];
     }
-    let mut points = vec![SCALE_SMALL, SCALE_LARGE, users];
-    points.sort_unstable();
-    points.dedup();
-    points
+    let mut counts = vec![SCALE_SMALL, SCALE_LARGE, users];
+    counts.sort_unstable();
+    counts.dedup();
+    counts
 }
 
-async fn bench_backend(
-    options: &Options,
-    binary: &Path,
-    backend: Backend<'_>,
-) -> anyhow::Result<BackendReport> {
-    let work = std::env::temp_dir().join(format!("portcullis-bench-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&work)?;
-    let (name, database_url, schema) = match backend {
-        Backend::Sqlite => (
-            "SQLite",
-            format!("sqlite://{}/bench.db?mode=rwc", work.display()),
-            None,
-        ),
-        Backend::Postgres(base) => {
-            let (url, schema) = fresh_schema(base).await?;
-            ("PostgreSQL", url, Some((base, schema)))
+/// Where one server's data lives: a temp directory (the SQLite file, the
+/// server's log) and, on PostgreSQL, a fresh schema.
+struct Place {
+    work: PathBuf,
+    database_url: String,
+    /// The PostgreSQL database and the schema to drop afterwards.
+    schema: Option<(String, String)>,
+}
+
+impl Place {
+    async fn new(backend: &Backend<'_>) -> anyhow::Result<Self> {
+        let work = std::env::temp_dir().join(format!("portcullis-bench-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&work)?;
+        Ok(match backend {
+            Backend::Sqlite => Self {
+                database_url: format!("sqlite://{}/bench.db?mode=rwc", work.display()),
+                work,
+                schema: None,
+            },
+            Backend::Postgres(base) => {
+                let (database_url, schema) = fresh_schema(base).await?;
+                Self {
+                    work,
+                    database_url,
+                    schema: Some(((*base).to_owned(), schema)),
+                }
+            }
+        })
+    }
+
+    /// Drops the schema; removes the directory only after a good run, so
+    /// a failed one leaves the server's log to read.
+    async fn remove(self, keep_log: bool) -> anyhow::Result<()> {
+        if let Some((base, schema)) = &self.schema {
+            drop_schema(base, schema).await?;
         }
-    };
-    eprintln!("bench: {name}: server output in {}", work.display());
-    let result = bench_database(options, binary, name, &work, &database_url).await;
-    if let Some((base, schema)) = schema {
-        drop_schema(base, &schema).await?;
+        if !keep_log {
+            std::fs::remove_dir_all(&self.work)?;
+        }
+        Ok(())
     }
-    if result.is_ok() {
-        std::fs::remove_dir_all(&work)?;
-    }
-    result
 }
 
-async fn bench_database(
+/// One server under test, on its own database with `users` bench users.
+struct Site {
+    users: u64,
+    db: Db,
+    server: Server,
+    first_start: Duration,
+    /// Restarts on the existing database (only the main site's are
+    /// reported): time to ready, RSS right after.
+    restarts: Vec<(Duration, Memory)>,
+}
+
+impl Site {
+    /// Starts the server once for its migrations and bootstrap, seeds the
+    /// users, then starts it `starts` times on that database (at least once)
+    /// and leaves the last one running.
+    async fn open(
+        options: &Options,
+        binary: &Path,
+        name: &str,
+        place: &Place,
+        users: u64,
+        starts: usize,
+    ) -> anyhow::Result<(Self, Config)> {
+        let addr = server::free_addr()?;
+        let env = server_env(options, place, addr);
+        // The settings the server will run with, read the way it reads
+        // them: the argon2 parameters for the seed hash and the ceiling.
+        let config = Config::from_sources(None, &env.iter().cloned().collect())?;
+        let log = place.work.join("server.log");
+        eprintln!(
+            "bench: {name}: {users} users: server output in {}",
+            place.work.display()
+        );
+        let (mut first, first_start) = Server::start(binary, &env, addr, &log).await?;
+        first.stop()?;
+        drop(first);
+
+        let db = portcullis::store::connect(&place.database_url).await?;
+        let tenant = seed::tenant_id(&db, TENANT).await?;
+        seed::set_rate_limits(&db, TENANT, seed::all_limits(OPEN_LIMIT)).await?;
+        eprintln!("bench: {name}: seeding {users} users");
+        seed::users(&db, tenant, &seed::password_hash(config.argon2)?, 0, users).await?;
+
+        let mut restarts = Vec::new();
+        let mut running: Option<Server> = None;
+        for _ in 0..starts.max(1) {
+            if let Some(mut server) = running.take() {
+                server.stop()?;
+            }
+            let (server, took) = Server::start(binary, &env, addr, &log).await?;
+            // Let start-up work (pool connections, first allocations) settle.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            restarts.push((took, server.memory()?));
+            running = Some(server);
+        }
+        let site = Self {
+            users,
+            db,
+            server: running.context("no server running")?,
+            first_start,
+            restarts,
+        };
+        Ok((site, config))
+    }
+
+    async fn close(mut self) -> anyhow::Result<()> {
+        self.server.stop()?;
+        self.db.close().await?;
+        Ok(())
+    }
+}
+
+fn server_env(
     options: &Options,
-    binary: &Path,
-    name: &'static str,
-    work: &Path,
-    database_url: &str,
-) -> anyhow::Result<BackendReport> {
-    let addr = server::free_addr()?;
-    let env: Vec<(String, String)> = [
+    place: &Place,
+    addr: std::net::SocketAddr,
+) -> Vec<(String, String)> {
+    [
         ("PORTCULLIS_LISTEN", addr.to_string()),
         ("PORTCULLIS_PUBLIC_URL", format!("http://{addr}")),
-        ("PORTCULLIS_DATA_DIR", work.display().to_string()),
-        ("PORTCULLIS_DATABASE_URL", database_url.to_owned()),
+        ("PORTCULLIS_DATA_DIR", place.work.display().to_string()),
+        ("PORTCULLIS_DATABASE_URL", place.database_url.clone()),
         (
             "PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL",
             "admin@bench.test".into(),
@@ -332,95 +415,133 @@ async fn bench_database(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    // The settings the server will run with, read the way it reads them:
-    // the argon2 parameters for the seed hash and the ceiling.
-    let config = Config::from_sources(None, &env.iter().cloned().collect())?;
-    let log = work.join("server.log");
+    .collect()
+}
 
-    eprintln!("bench: {name}: first start (migrations, bootstrap)");
-    let (mut first, first_start) = Server::start(binary, &env, addr, &log).await?;
-    first.stop()?;
-    drop(first);
-
-    let db = portcullis::store::connect(database_url).await?;
-    let tenant = seed::tenant_id(&db, TENANT).await?;
-    seed::set_rate_limits(&db, TENANT, seed::all_limits(OPEN_LIMIT)).await?;
-    let hash = seed::password_hash(config.argon2)?;
-    let points = scale_points(options.users, !options.no_scaling);
-    let mut seeded = 0;
-
-    let mut restarts = Vec::new();
-    let mut idle = Vec::new();
-    let mut running: Option<Server> = None;
-    for _ in 0..options.runs {
-        if let Some(mut server) = running.take() {
-            server.stop()?;
-        }
-        let (server, took) = Server::start(binary, &env, addr, &log).await?;
-        // Let start-up work (pool connections, first allocations) settle.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        idle.push(server.memory()?);
-        restarts.push(took.as_secs_f64());
-        running = Some(server);
-    }
-    let server = running.context("no server running")?;
-    let idle_rss = median(idle.iter().map(|m| m.rss_kib as f64).collect());
-    let idle = idle
-        .iter()
-        .min_by_key(|m| m.rss_kib.abs_diff(idle_rss as u64))
-        .copied()
-        .unwrap_or_default();
-
-    let ctx = Ctx {
-        db: &db,
-        target: server.target.clone(),
-        server: &server,
-        duration: Duration::from_secs(options.duration),
-        runs: options.runs,
-        config: &config,
-        cores: std::thread::available_parallelism().map_or(1, usize::from),
+/// One server per user count, each on a database of its own, all running
+/// at once; the core scenarios alternate between them run by run (see
+/// [`interleave`]). Only the `--users` one gets the other scenarios.
+async fn bench_backend(
+    options: &Options,
+    binary: &Path,
+    backend: Backend<'_>,
+) -> anyhow::Result<BackendReport> {
+    let name = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres(_) => "PostgreSQL",
     };
-    let mut measured = Vec::new();
-    let mut jwks = Summary::default();
-    let mut flood = Flood::default();
-    let mut key_flood = KeyFlood::default();
-    for &users in &points {
-        eprintln!("bench: {name}: seeding users {seeded}..{users}");
-        seed::users(&db, tenant, &hash, seeded, users).await?;
-        seeded = users;
-        eprintln!("bench: {name}: {users} users: /me, refresh, login");
-        measured.push(core_scenarios(&ctx, users).await?);
-        if users == options.users {
-            eprintln!("bench: {name}: {users} users: JWKS");
-            jwks = ctx
-                .repeat(JWKS_CONNECTIONS, |_| {
-                    Ok((0..JWKS_CONNECTIONS)
-                        .map(|_| Get::new(&ctx.target, JWKS_PATH, None))
-                        .collect())
-                })
-                .await?;
-            eprintln!("bench: {name}: flood of {} logins", options.flood);
-            flood = run_flood(&ctx, users, options.flood).await?;
-            eprintln!("bench: {name}: flood of random emails (rate-limiter memory)");
-            key_flood = run_key_flood(&ctx, &db).await?;
-            seed::set_rate_limits(&db, TENANT, seed::all_limits(OPEN_LIMIT)).await?;
+    let mut places = Vec::new();
+    let report = async {
+        for _ in user_counts(options.users, !options.no_scaling) {
+            places.push(Place::new(&backend).await?);
         }
+        bench_places(options, binary, name, &places).await
     }
-    let after = server.memory()?;
-    let cores = ctx.cores;
-    let mut server = server;
-    server.stop()?;
-    db.close().await?;
+    .await;
+    for place in places {
+        place.remove(report.is_err()).await?;
+    }
+    report
+}
+
+async fn bench_places(
+    options: &Options,
+    binary: &Path,
+    name: &'static str,
+    places: &[Place],
+) -> anyhow::Result<BackendReport> {
+    let mut sites = Vec::new();
+    let mut config = None;
+    for (place, users) in places
+        .iter()
+        .zip(user_counts(options.users, !options.no_scaling))
+    {
+        let starts = if users == options.users {
+            options.runs
+        } else {
+            1
+        };
+        let (site, site_config) = Site::open(options, binary, name, place, users, starts).await?;
+        sites.push(site);
+        config = Some(site_config);
+    }
+    let config = config.context("no site")?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let ctxs: Vec<Ctx> = sites
+        .iter()
+        .map(|site| Ctx {
+            db: &site.db,
+            target: site.server.target.clone(),
+            server: &site.server,
+            users: site.users,
+            duration: Duration::from_secs(options.duration),
+            runs: options.runs,
+            config: &config,
+            cores,
+        })
+        .collect();
+    let counts: Vec<String> = sites.iter().map(|s| s.users.to_string()).collect();
+    eprintln!(
+        "bench: {name}: /me, refresh, login at {} users",
+        counts.join(", ")
+    );
+    let points = core_scenarios(&ctxs).await?;
+    let main = ctxs
+        .iter()
+        .find(|c| c.users == options.users)
+        .context("no site with --users users")?;
+    eprintln!("bench: {name}: JWKS");
+    let jwks = main
+        .repeat(JWKS_CONNECTIONS, |_| {
+            Ok((0..JWKS_CONNECTIONS)
+                .map(|_| Get::new(&main.target, JWKS_PATH, None))
+                .collect())
+        })
+        .await?;
+    eprintln!("bench: {name}: flood of {} logins", options.flood);
+    let flood = run_flood(main, options.flood).await?;
+    eprintln!("bench: {name}: flood of random emails (rate-limiter memory)");
+    let key_flood = run_key_flood(main).await?;
+    let after = main.server.memory()?;
+    drop(ctxs);
+
+    let main_site = sites
+        .iter()
+        .find(|s| s.users == options.users)
+        .context("no site with --users users")?;
+    let restart_secs = median(
+        main_site
+            .restarts
+            .iter()
+            .map(|(t, _)| t.as_secs_f64())
+            .collect(),
+    );
+    let idle_rss = median(
+        main_site
+            .restarts
+            .iter()
+            .map(|(_, m)| m.rss_kib as f64)
+            .collect(),
+    );
+    let idle = main_site
+        .restarts
+        .iter()
+        .map(|(_, m)| *m)
+        .min_by_key(|m| m.rss_kib.abs_diff(idle_rss as u64))
+        .unwrap_or_default();
+    let first_start = main_site.first_start;
+    for site in sites {
+        site.close().await?;
+    }
     Ok(BackendReport {
         name,
         cores,
         hash_threads: config.hash_threads,
         argon2: config.argon2,
         first_start,
-        restart: Duration::from_secs_f64(median(restarts)),
+        restart: Duration::from_secs_f64(restart_secs),
         idle,
-        points: measured,
+        points,
         main_users: options.users,
         jwks,
         flood,
@@ -441,14 +562,53 @@ async fn analyze(db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One site as the scenarios see it.
 struct Ctx<'a> {
     db: &'a Db,
     target: Target,
     server: &'a Server,
+    users: u64,
     duration: Duration,
     runs: usize,
     config: &'a Config,
     cores: usize,
+}
+
+/// Runs the workloads `make(site, run)` gives (fresh for each run) `runs`
+/// times on every site, alternating between the sites run by run: the
+/// machine's speed drifts by a third over minutes (its neighbours), and
+/// this way a drift hits run `i` of every site alike, so the sites'
+/// paired runs compare fairly ([`paired_ratio`]).
+async fn interleave<W: Workload>(
+    ctxs: &[Ctx<'_>],
+    connections: usize,
+    mut make: impl FnMut(usize, usize) -> anyhow::Result<Vec<W>>,
+) -> anyhow::Result<Vec<Summary>> {
+    let mut runs: Vec<Vec<(Outcome, CpuShare)>> = ctxs.iter().map(|_| Vec::new()).collect();
+    for run in 0..ctxs.first().map_or(0, |c| c.runs) {
+        for (site, ctx) in ctxs.iter().enumerate() {
+            let workloads = make(site, run)?;
+            let cpu = ctx.server.cpu()?;
+            let outcome = load::run(&ctx.target, workloads, ctx.duration, None).await?;
+            runs[site].push((outcome, cpu.finish()?));
+        }
+    }
+    Ok(runs
+        .iter()
+        .map(|runs| Summary::of(connections, runs))
+        .collect())
+}
+
+/// The median of `large`'s runs each divided by `small`'s run of the same
+/// turn ([`interleave`]).
+pub fn paired_ratio(large: &Summary, small: &Summary) -> f64 {
+    let ratios = large
+        .per_run
+        .iter()
+        .zip(&small.per_run)
+        .map(|(l, s)| l / s)
+        .collect();
+    median(ratios)
 }
 
 impl Ctx<'_> {
@@ -458,22 +618,17 @@ impl Ctx<'_> {
         connections: usize,
         mut make: impl FnMut(usize) -> anyhow::Result<Vec<W>>,
     ) -> anyhow::Result<Summary> {
-        let mut runs = Vec::new();
-        for run in 0..self.runs {
-            let workloads = make(run)?;
-            let cpu = self.server.cpu()?;
-            let outcome = load::run(&self.target, workloads, self.duration, None).await?;
-            runs.push((outcome, cpu.finish()?));
-        }
-        Ok(Summary::of(connections, &runs))
+        let mut summaries =
+            interleave(std::slice::from_ref(self), connections, |_, run| make(run)).await?;
+        summaries.pop().context("no summary")
     }
 
     /// Logs `count` different users in (concurrently) for their tokens.
-    async fn login_pool(&self, count: usize, users: u64, salt: u64) -> anyhow::Result<Vec<Tokens>> {
+    async fn login_pool(&self, count: usize, salt: u64) -> anyhow::Result<Vec<Tokens>> {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..count as u64 {
             let target = self.target.clone();
-            let user = (i * 7919 + salt * 104_729) % users;
+            let user = (i * 7919 + salt * 104_729) % self.users;
             tasks.spawn(async move {
                 let mut conn = load::Conn::open(target.addr).await?;
                 let mut answer = conn.send(login_request(&target, user)?).await?;
@@ -503,57 +658,16 @@ impl Ctx<'_> {
     }
 }
 
-async fn core_scenarios(ctx: &Ctx<'_>, users: u64) -> anyhow::Result<Core> {
-    // Fresh tokens per run: a run may outlast nothing, but the next could
-    // otherwise meet the 15-minute access-token lifetime.
-    let mut pools = Vec::new();
-    for run in 0..ctx.runs {
-        pools.push(ctx.login_pool(ME_CONNECTIONS, users, run as u64).await?);
-    }
-    let mut chains = Vec::new();
-    for run in 0..ctx.runs {
-        let salt = (ctx.runs + run) as u64;
-        chains.push(ctx.login_pool(REFRESH_CONNECTIONS, users, salt).await?);
-    }
-    // After the seeding and the pools' sessions, not only after the
-    // seeding: then the first point (1k users) ran refresh on the
-    // statistics of empty session and token tables, and PostgreSQL
-    // scanned `sessions` sequentially
-    // (`pg_stat_user_tables`: 1377 sequential scans in a quick run, 76
-    // with this; refresh at 1k users 2449/s → 2881/s, and 1806/s against
-    // 3056/s at 10k in a full run).
-    analyze(ctx.db).await?;
-    let me = ctx
-        .repeat(ME_CONNECTIONS, |run| {
-            Ok(pools
-                .get(run)
-                .context("no token pool")?
-                .iter()
-                .map(|t| Get::new(&ctx.target, ME_PATH, Some(t.access_token.clone())))
-                .collect())
-        })
-        .await?;
+/// Argon2id times on one thread and on every core, in seconds.
+#[derive(Default)]
+struct HashTimes {
+    single: Vec<f64>,
+    loaded: Vec<f64>,
+}
 
-    let refresh = ctx
-        .repeat(REFRESH_CONNECTIONS, |run| {
-            Ok(chains
-                .get(run)
-                .context("no refresh chains")?
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Refresh::new(ctx.target.clone(), t.refresh_token.clone(), i as u64))
-                .collect())
-        })
-        .await?;
-
-    let mut login_runs = Vec::new();
-    let mut health_runs = Vec::new();
-    // Hash times on one thread and on every core, taken right before and
-    // right after each login run, so the ceiling is of the moment the
-    // logins ran in; the figures are the medians of all of them.
-    let (mut single, mut loaded) = (Vec::new(), Vec::new());
-    let (argon2, cores) = (ctx.config.argon2, ctx.cores);
-    let mut time_hashes = async || {
+impl HashTimes {
+    async fn take(&mut self, ctx: &Ctx<'_>) -> anyhow::Result<()> {
+        let (argon2, cores) = (ctx.config.argon2, ctx.cores);
         let (one, all) = tokio::task::spawn_blocking(move || {
             anyhow::Ok((
                 seed::hash_times(argon2, 1, HASH_SAMPLES)?,
@@ -561,50 +675,109 @@ async fn core_scenarios(ctx: &Ctx<'_>, users: u64) -> anyhow::Result<Core> {
             ))
         })
         .await??;
-        single.extend(one.iter().map(Duration::as_secs_f64));
-        loaded.extend(all.iter().map(Duration::as_secs_f64));
-        anyhow::Ok(())
-    };
-    for run in 0..ctx.runs {
-        time_hashes().await?;
-        let logins: Vec<Login> = (0..LOGIN_CONNECTIONS)
-            .map(|i| {
-                Login::new(
-                    ctx.target.clone(),
-                    users,
-                    (run * LOGIN_CONNECTIONS + i) as u64,
-                )
-            })
-            .collect();
-        let probe = vec![Get::new(&ctx.target, "/health", None)];
-        let cpu = ctx.server.cpu()?;
-        let (login, health) = tokio::try_join!(
-            load::run(&ctx.target, logins, ctx.duration, None),
-            load::run(&ctx.target, probe, ctx.duration, Some(HEALTH_PERIOD)),
-        )?;
-        let cpu = cpu.finish()?;
-        login_runs.push((login, cpu));
-        health_runs.push((health, cpu));
-        time_hashes().await?;
+        self.single.extend(one.iter().map(Duration::as_secs_f64));
+        self.loaded.extend(all.iter().map(Duration::as_secs_f64));
+        Ok(())
     }
-    let hash_time = Duration::from_secs_f64(median(single));
-    let loaded_hash_time = Duration::from_secs_f64(median(loaded));
-    Ok(Core {
-        users,
-        me,
-        refresh,
-        login: Summary::of(LOGIN_CONNECTIONS, &login_runs),
-        health: Summary::of(1, &health_runs),
-        hash_time,
-        ceiling: ctx.cores as f64 / hash_time.as_secs_f64(),
-        loaded_hash_time,
-        loaded_ceiling: ctx.cores as f64 / loaded_hash_time.as_secs_f64(),
-    })
 }
 
-async fn run_flood(ctx: &Ctx<'_>, users: u64, logins: usize) -> anyhow::Result<Flood> {
+/// `/me`, refresh and login on every site, interleaved ([`interleave`]).
+async fn core_scenarios(ctxs: &[Ctx<'_>]) -> anyhow::Result<Vec<Core>> {
+    // Fresh tokens per run: a run may outlast nothing, but the next could
+    // otherwise meet the 15-minute access-token lifetime.
+    let (mut pools, mut chains) = (Vec::new(), Vec::new());
+    for ctx in ctxs {
+        let (mut site_pools, mut site_chains) = (Vec::new(), Vec::new());
+        for run in 0..ctx.runs {
+            site_pools.push(ctx.login_pool(ME_CONNECTIONS, run as u64).await?);
+        }
+        for run in 0..ctx.runs {
+            let salt = (ctx.runs + run) as u64;
+            site_chains.push(ctx.login_pool(REFRESH_CONNECTIONS, salt).await?);
+        }
+        // After the seeding and the pools' sessions, not only after the
+        // seeding: then the first point (1k users) ran refresh on the
+        // statistics of empty session and token tables, and PostgreSQL
+        // scanned `sessions` sequentially
+        // (`pg_stat_user_tables`: 1377 sequential scans in a quick run, 76
+        // with this; refresh at 1k users 2449/s → 2881/s, and 1806/s against
+        // 3056/s at 10k in a full run).
+        analyze(ctx.db).await?;
+        pools.push(site_pools);
+        chains.push(site_chains);
+    }
+    let me = interleave(ctxs, ME_CONNECTIONS, |site, run| {
+        let ctx = &ctxs[site];
+        Ok(pools[site]
+            .get(run)
+            .context("no token pool")?
+            .iter()
+            .map(|t| Get::new(&ctx.target, ME_PATH, Some(t.access_token.clone())))
+            .collect())
+    })
+    .await?;
+    let refresh = interleave(ctxs, REFRESH_CONNECTIONS, |site, run| {
+        let ctx = &ctxs[site];
+        Ok(chains[site]
+            .get(run)
+            .context("no refresh chains")?
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Refresh::new(ctx.target.clone(), t.refresh_token.clone(), i as u64))
+            .collect())
+    })
+    .await?;
+
+    let mut login_runs: Vec<Vec<_>> = ctxs.iter().map(|_| Vec::new()).collect();
+    let mut health_runs: Vec<Vec<_>> = ctxs.iter().map(|_| Vec::new()).collect();
+    // Hash times taken right before and right after each login run, so the
+    // ceiling is of the moment the logins ran in; the figures are the
+    // medians of all of them.
+    let mut hashes: Vec<HashTimes> = ctxs.iter().map(|_| HashTimes::default()).collect();
+    for run in 0..ctxs.first().map_or(0, |c| c.runs) {
+        for (site, ctx) in ctxs.iter().enumerate() {
+            hashes[site].take(ctx).await?;
+            let logins: Vec<Login> = (0..LOGIN_CONNECTIONS)
+                .map(|i| {
+                    let seed = (run * LOGIN_CONNECTIONS + i) as u64;
+                    Login::new(ctx.target.clone(), ctx.users, seed)
+                })
+                .collect();
+            let probe = vec![Get::new(&ctx.target, "/health", None)];
+            let cpu = ctx.server.cpu()?;
+            let (login, health) = tokio::try_join!(
+                load::run(&ctx.target, logins, ctx.duration, None),
+                load::run(&ctx.target, probe, ctx.duration, Some(HEALTH_PERIOD)),
+            )?;
+            let cpu = cpu.finish()?;
+            login_runs[site].push((login, cpu));
+            health_runs[site].push((health, cpu));
+            hashes[site].take(ctx).await?;
+        }
+    }
+    let mut cores = Vec::new();
+    for (site, ctx) in ctxs.iter().enumerate() {
+        let hash_time = Duration::from_secs_f64(median(std::mem::take(&mut hashes[site].single)));
+        let loaded_hash_time =
+            Duration::from_secs_f64(median(std::mem::take(&mut hashes[site].loaded)));
+        cores.push(Core {
+            users: ctx.users,
+            me: me[site].clone(),
+            refresh: refresh[site].clone(),
+            login: Summary::of(LOGIN_CONNECTIONS, &login_runs[site]),
+            health: Summary::of(1, &health_runs[site]),
+            hash_time,
+            ceiling: ctx.cores as f64 / hash_time.as_secs_f64(),
+            loaded_hash_time,
+            loaded_ceiling: ctx.cores as f64 / loaded_hash_time.as_secs_f64(),
+        });
+    }
+    Ok(cores)
+}
+
+async fn run_flood(ctx: &Ctx<'_>, logins: usize) -> anyhow::Result<Flood> {
     let requests = (0..logins as u64)
-        .map(|i| login_request(&ctx.target, (i * 7919) % users))
+        .map(|i| login_request(&ctx.target, (i * 7919) % ctx.users))
         .collect::<anyhow::Result<Vec<Req>>>()?;
     let peak_reset = ctx.server.reset_peak();
     let burst = load::burst(&ctx.target, requests);
@@ -633,9 +806,9 @@ async fn run_flood(ctx: &Ctx<'_>, users: u64, logins: usize) -> anyhow::Result<F
     })
 }
 
-async fn run_key_flood(ctx: &Ctx<'_>, db: &Db) -> anyhow::Result<KeyFlood> {
+async fn run_key_flood(ctx: &Ctx<'_>) -> anyhow::Result<KeyFlood> {
     seed::set_rate_limits(
-        db,
+        ctx.db,
         TENANT,
         RateLimits {
             forgot_password_per_email: KEY_FLOOD_LIMIT,

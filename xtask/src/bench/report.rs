@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{BackendReport, Core, Options, SCALE_SMALL, Summary, server};
+use super::{BackendReport, Core, Options, SCALE_SMALL, Summary, paired_ratio, server};
 
 /// Quotes an argument for the "exact command" line when the shell needs it.
 pub fn shell_word(arg: &str) -> String {
@@ -123,16 +123,16 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
         ),
     ];
     for (label, pick) in [
-        ("`/me`", (|c: &Core| c.me.ok_per_sec) as fn(&Core) -> f64),
-        ("refresh", |c: &Core| c.refresh.ok_per_sec),
-        ("login", |c: &Core| c.login.ok_per_sec),
+        ("`/me`", (|c: &Core| &c.me) as fn(&Core) -> &Summary),
+        ("refresh", |c: &Core| &c.refresh),
+        ("login", |c: &Core| &c.login),
     ] {
         rows.push((
-            format!("{label} at the most users within 20% of 1k"),
+            format!("{label} at the most users within 20% of 1k (paired runs)"),
             Box::new(move |b| {
                 let small = b.points.iter().find(|p| p.users == SCALE_SMALL)?;
                 let large = b.points.last()?;
-                let ratio = pick(large) / pick(small);
+                let ratio = paired_ratio(pick(large), pick(small));
                 Some((
                     format!("×{ratio:.2} at {}", large.users),
                     (0.8..=1.2).contains(&ratio),
@@ -311,6 +311,13 @@ pub fn render(options: &Options, command: &str, backends: &[BackendReport]) -> S
     }
 
     let _ = writeln!(out, "\n## User-count scaling (requests/s, p99 ms)\n");
+    let _ = writeln!(
+        out,
+        "Each user count has a server and a database of its own; all of them run at once, \
+         and every scenario's runs alternate between them (run 1 on each, then run 2, ...), \
+         so a drift of the machine's speed meets them alike. The scaling targets compare \
+         these paired runs: the median of each pair's ratio.\n"
+    );
     let mut header = String::from("| Users |");
     let mut rule = String::from("|---|");
     for b in backends {
