@@ -17,6 +17,7 @@ use super::request::{BearerAuth, client_info, refresh_cookie, refresh_set_cookie
 use crate::error::Error;
 use crate::service::Services;
 use crate::service::auth::Registration;
+use crate::service::credentials::UserGone;
 
 pub struct AuthApi;
 
@@ -412,10 +413,13 @@ impl AuthApi {
     ) -> ApiResult<AcceptedResponse> {
         let context = services.tenants.resolve(&tenant).await?;
         let principal = services.auth.authenticate(&context, auth.token()).await?;
-        services
+        let sent = services
             .credentials
             .send_verification(&context, &principal.user)
             .await?;
+        // Deleted while this ran: their token died with them, so this is
+        // the answer their next request would get.
+        sent.map_err(|UserGone| Error::InvalidToken)?;
         Ok(AcceptedResponse::Accepted(Json(Accepted::new(
             "A verification mail is on its way unless the address is verified already.",
         ))))

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::audit::{Audit, AuditEvent, AuditKind};
 use super::authz::Actor;
-use super::credentials::Credentials;
+use super::credentials::{Credentials, UserGone};
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
 use crate::domain::{DisplayName, Email, Page, Password, Role, SessionId, UserId, Validator};
@@ -141,13 +141,17 @@ impl Admin {
                     ),
             )
             .await;
-        if user.password_hash.is_none()
-            && let Err(e) = self.credentials.send_invitation(tenant, &user).await
-        {
-            // The account exists; an admin can have the link sent again
-            // through forgot-password. Failing now would only invite a
-            // retry into `email_taken`.
-            tracing::error!(user_id = %user.id, error = %e, "invitation not issued");
+        if user.password_hash.is_none() {
+            match self.credentials.send_invitation(tenant, &user).await {
+                Ok(Ok(())) => {}
+                Ok(Err(UserGone)) => {
+                    tracing::info!(user_id = %user.id, "deleted before their invitation");
+                }
+                // The account exists; an admin can have the link sent again
+                // through forgot-password. Failing now would only invite a
+                // retry into `email_taken`.
+                Err(e) => tracing::error!(user_id = %user.id, error = %e, "invitation not issued"),
+            }
         }
         Ok(user)
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::audit::{Audit, AuditEvent, AuditKind};
-use super::credentials::Credentials;
+use super::credentials::{Credentials, UserGone};
 use super::limits::{LimitKind, RateLimiters};
 use super::passwords::PasswordHasher;
 use super::tenants::TenantContext;
@@ -161,13 +161,19 @@ impl Auth {
                 other => other.into(),
             })?;
         tracing::info!(user_id = %user.id, "user registered");
-        if settings.email_verification.mails_on_registration()
-            && let Err(e) = self.credentials.send_verification(tenant, &user).await
-        {
-            // The account exists; failing the request now would only make
-            // the client retry into `email_taken`. The user can ask for a
-            // new link with `/auth/resend-verification`.
-            tracing::error!(user_id = %user.id, error = %e, "verification mail not issued");
+        if settings.email_verification.mails_on_registration() {
+            match self.credentials.send_verification(tenant, &user).await {
+                Ok(Ok(())) => {}
+                Ok(Err(UserGone)) => {
+                    tracing::info!(user_id = %user.id, "deleted before their verification mail");
+                }
+                // The account exists; failing the request now would only
+                // make the client retry into `email_taken`. The user can ask
+                // for a new link with `/auth/resend-verification`.
+                Err(e) => {
+                    tracing::error!(user_id = %user.id, error = %e, "verification mail not issued");
+                }
+            }
         }
         Ok(user)
     }

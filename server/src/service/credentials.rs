@@ -258,30 +258,38 @@ impl Credentials {
     }
 
     /// Mails a fresh verification link (earlier ones stop working). Nothing
-    /// is sent to an address that is verified already.
-    pub async fn send_verification(&self, tenant: &TenantContext, user: &User) -> Result<()> {
+    /// is sent to an address that is verified already. [`UserGone`] when
+    /// the user was deleted while this ran: then nothing is sent either.
+    pub async fn send_verification(
+        &self,
+        tenant: &TenantContext,
+        user: &User,
+    ) -> Result<Result<(), UserGone>> {
         if user.email_verified {
-            return Ok(());
+            return Ok(Ok(()));
         }
         let kind = UserTokenKind::EmailVerification;
-        let token = self
+        let sent = self
             .replace_token(tenant, user.id, kind, true, Invitation::No)
             .await?
-            .ok_or_else(user_gone)?;
-        self.mail(tenant, user, kind, &token, Invitation::No);
-        Ok(())
+            .map(|token| self.mail(tenant, user, kind, &token, Invitation::No));
+        Ok(sent.ok_or(UserGone))
     }
 
     /// Mails a user an admin created without a password a link to choose
-    /// one: a password-reset token, worded as an invitation.
-    pub async fn send_invitation(&self, tenant: &TenantContext, user: &User) -> Result<()> {
+    /// one: a password-reset token, worded as an invitation. [`UserGone`]
+    /// as for [`Self::send_verification`].
+    pub async fn send_invitation(
+        &self,
+        tenant: &TenantContext,
+        user: &User,
+    ) -> Result<Result<(), UserGone>> {
         let kind = UserTokenKind::PasswordReset;
-        let token = self
+        let sent = self
             .replace_token(tenant, user.id, kind, true, Invitation::Yes)
             .await?
-            .ok_or_else(user_gone)?;
-        self.mail(tenant, user, kind, &token, Invitation::Yes);
-        Ok(())
+            .map(|token| self.mail(tenant, user, kind, &token, Invitation::Yes));
+        Ok(sent.ok_or(UserGone))
     }
 
     /// The user a live verification token belongs to, without using it up
@@ -420,11 +428,10 @@ impl Credentials {
     }
 }
 
-/// The error for a user who was deleted while their request ran: their
-/// bearer token stopped being valid with them.
-fn user_gone() -> Error {
-    Error::InvalidToken
-}
+/// The user a mail was for was deleted while the request ran; no token
+/// was stored and no mail sent. What that means is the caller's to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserGone;
 
 /// The error for a token of `kind` that cannot be used: one for every
 /// reason, so the answer says nothing more.

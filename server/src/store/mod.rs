@@ -37,11 +37,12 @@ pub enum StoreError {
     /// its statement could hit and turns this into a domain error.
     #[error("unique constraint violated")]
     UniqueViolation,
-    /// A foreign key refused the write: the row it points to (a user) was
-    /// deleted by a transaction that committed after the caller read it.
-    /// As with `UniqueViolation`, the caller knows which key it could hit.
-    #[error("foreign key violated")]
-    ForeignKeyViolation,
+    /// A foreign key refused the write: a row it points to was deleted by
+    /// a transaction that committed after the caller read it. As with
+    /// `UniqueViolation`, the caller knows which keys its statement could
+    /// hit; the database's message is kept for the log.
+    #[error("foreign key violated: {0}")]
+    ForeignKeyViolation(String),
     /// A stored value could not be read back (corrupt JSON, bad key).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -56,7 +57,7 @@ impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => Self::UniqueViolation,
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => Self::ForeignKeyViolation,
+            Some(SqlErr::ForeignKeyConstraintViolation(what)) => Self::ForeignKeyViolation(what),
             _ => match err {
                 DbErr::ConnectionAcquire(e) => Self::Unavailable(e.to_string()),
                 DbErr::Conn(e) => Self::Unavailable(e.to_string()),
@@ -72,7 +73,7 @@ impl StoreError {
     fn share(&self) -> Self {
         match self {
             Self::UniqueViolation => Self::UniqueViolation,
-            Self::ForeignKeyViolation => Self::ForeignKeyViolation,
+            Self::ForeignKeyViolation(what) => Self::ForeignKeyViolation(what.clone()),
             Self::Corrupt(what) => Self::Corrupt(what.clone()),
             Self::Unavailable(what) => Self::Unavailable(what.clone()),
             Self::Db(e) => Self::Db(DbErr::Custom(e.to_string())),
@@ -82,12 +83,17 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The outcome of a write to a row that points at a user, with `false`
-/// also when the foreign key refused it: the user was deleted after the
-/// caller read them, which is the same as not finding them.
+/// The outcome of a write to a row that points at a user and its tenant,
+/// with `false` also when a foreign key refused it: the user was deleted
+/// after the caller read them (with their tenant, or alone), which is the
+/// same as not finding them. The keys are not told apart by name because
+/// SQLite's message names none, and either one means the user is gone.
 fn unless_user_gone(result: Result<bool, DbErr>) -> StoreResult<bool> {
     match result.map_err(StoreError::from) {
-        Err(StoreError::ForeignKeyViolation) => Ok(false),
+        Err(StoreError::ForeignKeyViolation(what)) => {
+            tracing::info!(%what, "the user was deleted while the request ran");
+            Ok(false)
+        }
         other => other,
     }
 }

@@ -431,10 +431,11 @@ impl TestApp {
     /// Runs `request` while a transaction that deletes `user` is open, and
     /// commits the delete once the request waits on it: for the race of a
     /// request that read the user just before the delete committed. On
-    /// PostgreSQL "waits" means `pg_blocking_pids` shows it blocked, and a
-    /// request that never does fails the test; on
-    /// SQLite the wait for the write turn cannot be seen from outside, so
-    /// the delete commits after a second.
+    /// PostgreSQL "waits" means `pg_blocking_pids` shows it blocked; on
+    /// SQLite, where the wait for the write turn cannot be seen from
+    /// outside, that it is still running after a second. A request that
+    /// finishes first, or never blocks, fails the test: it would not be
+    /// testing the race.
     pub async fn while_deleting<T>(
         &self,
         tenant: &str,
@@ -459,33 +460,32 @@ impl TestApp {
             }
             _ => None,
         };
-        let commit_once_waited_on = async {
-            match blocker {
-                Some(pid) => {
-                    let waiting = Statement::from_sql_and_values(
-                        backend,
-                        "SELECT COUNT(*) AS n FROM pg_stat_activity \
-                         WHERE $1 = ANY(pg_blocking_pids(pid))",
-                        [pid.into()],
-                    );
-                    let mut seen = false;
-                    for _ in 0..500 {
-                        let row = db.query_one_raw(waiting.clone()).await.expect("waiting");
-                        seen = row.expect("a row").try_get::<i64>("", "n").expect("n") > 0;
-                        if seen {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                    // Else the request never read the user before the delete,
-                    // and the test would not be testing the race.
-                    assert!(seen, "the request never waited on the delete");
+        let waited_on = async {
+            let Some(pid) = blocker else {
+                return tokio::time::sleep(Duration::from_secs(1)).await;
+            };
+            let waiting = Statement::from_sql_and_values(
+                backend,
+                "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                 WHERE $1 = ANY(pg_blocking_pids(pid))",
+                [pid.into()],
+            );
+            for _ in 0..500 {
+                let row = db.query_one_raw(waiting.clone()).await.expect("waiting");
+                if row.expect("a row").try_get::<i64>("", "n").expect("n") > 0 {
+                    return;
                 }
-                None => tokio::time::sleep(Duration::from_secs(1)).await,
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            delete.commit().await.expect("commit the delete");
+            panic!("the request never waited on the delete");
         };
-        tokio::join!(request, commit_once_waited_on).0
+        let mut request = std::pin::pin!(request);
+        tokio::select! {
+            _ = &mut request => panic!("the request finished before the delete committed"),
+            () = waited_on => {}
+        }
+        delete.commit().await.expect("commit the delete");
+        request.await
     }
 }
 

@@ -152,6 +152,5 @@ async fn a_user_deleted_during_resend_verification_gets_401() {
         .await;
     // Their token died with them: the answer the next request would get.
     assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    assert_eq!(app.count_rows("user_tokens", None).await, 0);
     smtp.expect_exactly(1).await;
 }
