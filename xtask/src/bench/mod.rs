@@ -1,6 +1,8 @@
-//! `cargo xtask bench`: builds the release server, runs it as a child
-//! process on a fresh database (SQLite, and PostgreSQL with `--pg`), seeds
-//! users, drives it over HTTP and writes `BENCHMARKS.md`.
+//! `cargo xtask bench`: builds the release server, runs it as child
+//! processes on fresh databases (SQLite, and PostgreSQL with `--pg`): one
+//! per user count (1k, `--users`, 100k), each seeded with its users. It
+//! drives them over HTTP, alternating between them, and writes
+//! `BENCHMARKS.md`.
 //!
 //! - `load`: the load generator (hyper client, HDR histograms)
 //! - `server`: spawning the server, `/proc` memory and CPU readings
@@ -151,7 +153,8 @@ pub struct Summary {
     /// Non-2xx answers by status, summed over the runs.
     pub errors: BTreeMap<String, u64>,
     pub cpu: CpuShare,
-    /// Each run's requests/s, to show the spread.
+    /// Each run's requests/s in run order, to show the spread; run `i` of
+    /// every site ran in the same turn ([`interleave`]), so they pair up.
     pub per_run: Vec<f64>,
 }
 
@@ -279,6 +282,8 @@ fn user_counts(users: u64, scaling: bool) -> Vec<u64> {
 /// Where one server's data lives: a temp directory (the SQLite file, the
 /// server's log) and, on PostgreSQL, a fresh schema.
 struct Place {
+    /// The bench users it will hold.
+    users: u64,
     work: PathBuf,
     database_url: String,
     /// The PostgreSQL database and the schema to drop afterwards.
@@ -286,36 +291,45 @@ struct Place {
 }
 
 impl Place {
-    async fn new(backend: &Backend<'_>) -> anyhow::Result<Self> {
-        let work = std::env::temp_dir().join(format!("portcullis-bench-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&work)?;
-        Ok(match backend {
-            Backend::Sqlite => Self {
-                database_url: format!("sqlite://{}/bench.db?mode=rwc", work.display()),
-                work,
-                schema: None,
-            },
+    async fn new(backend: &Backend<'_>, users: u64) -> anyhow::Result<Self> {
+        let (database_url, schema) = match backend {
+            Backend::Sqlite => (None, None),
             Backend::Postgres(base) => {
-                let (database_url, schema) = fresh_schema(base).await?;
-                Self {
-                    work,
-                    database_url,
-                    schema: Some(((*base).to_owned(), schema)),
-                }
+                let (url, schema) = fresh_schema(base).await?;
+                (Some(url), Some(((*base).to_owned(), schema)))
             }
-        })
+        };
+        let work = std::env::temp_dir().join(format!("portcullis-bench-{}", uuid::Uuid::now_v7()));
+        let place = Self {
+            users,
+            database_url: database_url
+                .unwrap_or_else(|| format!("sqlite://{}/bench.db?mode=rwc", work.display())),
+            work,
+            schema,
+        };
+        if let Err(e) = std::fs::create_dir_all(&place.work) {
+            place.remove(false).await;
+            return Err(e.into());
+        }
+        Ok(place)
     }
 
     /// Drops the schema; removes the directory only after a good run, so
-    /// a failed one leaves the server's log to read.
-    async fn remove(self, keep_log: bool) -> anyhow::Result<()> {
-        if let Some((base, schema)) = &self.schema {
-            drop_schema(base, schema).await?;
+    /// a failed one leaves the server's log to read. A failure is only
+    /// reported: it must not hide the bench's own result or stop the
+    /// other places' cleanup.
+    async fn remove(self, keep_log: bool) {
+        if let Some((base, schema)) = &self.schema
+            && let Err(e) = drop_schema(base, schema).await
+        {
+            eprintln!("bench: cannot drop schema {schema}: {e:#}");
         }
-        if !keep_log {
-            std::fs::remove_dir_all(&self.work)?;
+        if !keep_log
+            && let Err(e) = std::fs::remove_dir_all(&self.work)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("bench: cannot remove {}: {e}", self.work.display());
         }
-        Ok(())
     }
 }
 
@@ -339,9 +353,9 @@ impl Site {
         binary: &Path,
         name: &str,
         place: &Place,
-        users: u64,
         starts: usize,
     ) -> anyhow::Result<(Self, Config)> {
+        let users = place.users;
         let addr = server::free_addr()?;
         let env = server_env(options, place, addr);
         // The settings the server will run with, read the way it reads
@@ -360,7 +374,7 @@ impl Site {
         let tenant = seed::tenant_id(&db, TENANT).await?;
         seed::set_rate_limits(&db, TENANT, seed::all_limits(OPEN_LIMIT)).await?;
         eprintln!("bench: {name}: seeding {users} users");
-        seed::users(&db, tenant, &seed::password_hash(config.argon2)?, 0, users).await?;
+        seed::users(&db, tenant, &seed::password_hash(config.argon2)?, users).await?;
 
         let mut restarts = Vec::new();
         let mut running: Option<Server> = None;
@@ -432,14 +446,14 @@ async fn bench_backend(
     };
     let mut places = Vec::new();
     let report = async {
-        for _ in user_counts(options.users, !options.no_scaling) {
-            places.push(Place::new(&backend).await?);
+        for users in user_counts(options.users, !options.no_scaling) {
+            places.push(Place::new(&backend, users).await?);
         }
         bench_places(options, binary, name, &places).await
     }
     .await;
     for place in places {
-        place.remove(report.is_err()).await?;
+        place.remove(report.is_err()).await;
     }
     report
 }
@@ -452,16 +466,13 @@ async fn bench_places(
 ) -> anyhow::Result<BackendReport> {
     let mut sites = Vec::new();
     let mut config = None;
-    for (place, users) in places
-        .iter()
-        .zip(user_counts(options.users, !options.no_scaling))
-    {
-        let starts = if users == options.users {
+    for place in places {
+        let starts = if place.users == options.users {
             options.runs
         } else {
             1
         };
-        let (site, site_config) = Site::open(options, binary, name, place, users, starts).await?;
+        let (site, site_config) = Site::open(options, binary, name, place, starts).await?;
         sites.push(site);
         config = Some(site_config);
     }
@@ -578,16 +589,18 @@ struct Ctx<'a> {
 /// times on every site, alternating between the sites run by run: the
 /// machine's speed drifts by a third over minutes (its neighbours), and
 /// this way a drift hits run `i` of every site alike, so the sites'
-/// paired runs compare fairly ([`paired_ratio`]).
+/// paired runs compare fairly ([`paired_ratio`]). `make` runs before the
+/// run's clock and CPU meter start.
 async fn interleave<W: Workload>(
     ctxs: &[Ctx<'_>],
     connections: usize,
-    mut make: impl FnMut(usize, usize) -> anyhow::Result<Vec<W>>,
+    mut make: impl AsyncFnMut(usize, usize) -> anyhow::Result<Vec<W>>,
 ) -> anyhow::Result<Vec<Summary>> {
     let mut runs: Vec<Vec<(Outcome, CpuShare)>> = ctxs.iter().map(|_| Vec::new()).collect();
     for run in 0..ctxs.first().map_or(0, |c| c.runs) {
-        for (site, ctx) in ctxs.iter().enumerate() {
-            let workloads = make(site, run)?;
+        for site in turn(ctxs.len(), run) {
+            let ctx = &ctxs[site];
+            let workloads = make(site, run).await?;
             let cpu = ctx.server.cpu()?;
             let outcome = load::run(&ctx.target, workloads, ctx.duration, None).await?;
             runs[site].push((outcome, cpu.finish()?));
@@ -597,6 +610,17 @@ async fn interleave<W: Workload>(
         .iter()
         .map(|runs| Summary::of(connections, runs))
         .collect())
+}
+
+/// The order of the sites in turn `run`: forwards, then backwards (1k,
+/// 10k, 100k, 100k, 10k, 1k, ...), so that no site always goes first, and
+/// a drift within a turn does not always favour the same one.
+fn turn(sites: usize, run: usize) -> Box<dyn Iterator<Item = usize>> {
+    if run.is_multiple_of(2) {
+        Box::new(0..sites)
+    } else {
+        Box::new((0..sites).rev())
+    }
 }
 
 /// The median of `large`'s runs each divided by `small`'s run of the same
@@ -618,8 +642,8 @@ impl Ctx<'_> {
         connections: usize,
         mut make: impl FnMut(usize) -> anyhow::Result<Vec<W>>,
     ) -> anyhow::Result<Summary> {
-        let mut summaries =
-            interleave(std::slice::from_ref(self), connections, |_, run| make(run)).await?;
+        let one = std::slice::from_ref(self);
+        let mut summaries = interleave(one, connections, async |_, run| make(run)).await?;
         summaries.pop().context("no summary")
     }
 
@@ -683,40 +707,37 @@ impl HashTimes {
 
 /// `/me`, refresh and login on every site, interleaved ([`interleave`]).
 async fn core_scenarios(ctxs: &[Ctx<'_>]) -> anyhow::Result<Vec<Core>> {
-    // Fresh tokens per run: a run may outlast nothing, but the next could
-    // otherwise meet the 15-minute access-token lifetime.
-    let (mut pools, mut chains) = (Vec::new(), Vec::new());
+    // Each refresh run gets fresh chains; all are logged in up front, so
+    // that the statistics below see their sessions.
+    let mut chains = Vec::new();
     for ctx in ctxs {
-        let (mut site_pools, mut site_chains) = (Vec::new(), Vec::new());
-        for run in 0..ctx.runs {
-            site_pools.push(ctx.login_pool(ME_CONNECTIONS, run as u64).await?);
-        }
+        let mut site_chains = Vec::new();
         for run in 0..ctx.runs {
             let salt = (ctx.runs + run) as u64;
             site_chains.push(ctx.login_pool(REFRESH_CONNECTIONS, salt).await?);
         }
-        // After the seeding and the pools' sessions, not only after the
-        // seeding: then the first point (1k users) ran refresh on the
-        // statistics of empty session and token tables, and PostgreSQL
-        // scanned `sessions` sequentially
+        // After the seeding and the chains' sessions, not only after the
+        // seeding: else refresh ran on the statistics of empty session and
+        // token tables, and PostgreSQL scanned `sessions` sequentially
         // (`pg_stat_user_tables`: 1377 sequential scans in a quick run, 76
         // with this; refresh at 1k users 2449/s → 2881/s, and 1806/s against
         // 3056/s at 10k in a full run).
         analyze(ctx.db).await?;
-        pools.push(site_pools);
         chains.push(site_chains);
     }
-    let me = interleave(ctxs, ME_CONNECTIONS, |site, run| {
+    // Access tokens are logged in right before their run: logged in up
+    // front, the last of runs × sites × duration could outlive their
+    // 15-minute lifetime.
+    let me = interleave(ctxs, ME_CONNECTIONS, async |site, run| {
         let ctx = &ctxs[site];
-        Ok(pools[site]
-            .get(run)
-            .context("no token pool")?
+        let pool = ctx.login_pool(ME_CONNECTIONS, run as u64).await?;
+        Ok(pool
             .iter()
             .map(|t| Get::new(&ctx.target, ME_PATH, Some(t.access_token.clone())))
             .collect())
     })
     .await?;
-    let refresh = interleave(ctxs, REFRESH_CONNECTIONS, |site, run| {
+    let refresh = interleave(ctxs, REFRESH_CONNECTIONS, async |site, run| {
         let ctx = &ctxs[site];
         Ok(chains[site]
             .get(run)
@@ -735,7 +756,8 @@ async fn core_scenarios(ctxs: &[Ctx<'_>]) -> anyhow::Result<Vec<Core>> {
     // medians of all of them.
     let mut hashes: Vec<HashTimes> = ctxs.iter().map(|_| HashTimes::default()).collect();
     for run in 0..ctxs.first().map_or(0, |c| c.runs) {
-        for (site, ctx) in ctxs.iter().enumerate() {
+        for site in turn(ctxs.len(), run) {
+            let ctx = &ctxs[site];
             hashes[site].take(ctx).await?;
             let logins: Vec<Login> = (0..LOGIN_CONNECTIONS)
                 .map(|i| {

@@ -313,10 +313,11 @@ pub fn render(options: &Options, command: &str, backends: &[BackendReport]) -> S
     let _ = writeln!(out, "\n## User-count scaling (requests/s, p99 ms)\n");
     let _ = writeln!(
         out,
-        "Each user count has a server and a database of its own; all of them run at once, \
-         and every scenario's runs alternate between them (run 1 on each, then run 2, ...), \
-         so a drift of the machine's speed meets them alike. The scaling targets compare \
-         these paired runs: the median of each pair's ratio.\n"
+        "Each user count has a server and a database of its own (on PostgreSQL a schema of \
+         its own, in the one database server); all of them run at once, and every \
+         scenario's runs alternate between them (run 1 on each, then run 2 in the reverse \
+         order, ...), so a drift of the machine's speed meets them alike. The scaling \
+         targets compare these paired runs: the median of each pair's ratio.\n"
     );
     let mut header = String::from("| Users |");
     let mut rule = String::from("|---|");

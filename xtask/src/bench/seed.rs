@@ -140,11 +140,11 @@ pub fn all_limits(limit: Limit) -> RateLimits {
     }
 }
 
-/// Inserts users `from..to` (emails `user{i}@bench.test`, role `user`,
+/// Inserts users `0..to` (emails `user{i}@bench.test`, role `user`,
 /// verified) into `tenant`, one transaction per batch.
-pub async fn users(db: &Db, tenant: Uuid, hash: &str, from: u64, to: u64) -> anyhow::Result<()> {
+pub async fn users(db: &Db, tenant: Uuid, hash: &str, to: u64) -> anyhow::Result<()> {
     let now = Utc::now();
-    let mut start = from;
+    let mut start = 0;
     while start < to {
         let end = (start + BATCH).min(to);
         let rows = (start..end).map(|i| user::ActiveModel {
