@@ -268,12 +268,13 @@ impl Credentials {
         if user.email_verified {
             return Ok(Ok(()));
         }
-        let kind = UserTokenKind::EmailVerification;
-        let sent = self
-            .replace_token(tenant, user.id, kind, true, Invitation::No)
-            .await?
-            .map(|token| self.mail(tenant, user, kind, &token, Invitation::No));
-        Ok(sent.ok_or(UserGone))
+        self.issue(
+            tenant,
+            user,
+            UserTokenKind::EmailVerification,
+            Invitation::No,
+        )
+        .await
     }
 
     /// Mails a user an admin created without a password a link to choose
@@ -284,11 +285,23 @@ impl Credentials {
         tenant: &TenantContext,
         user: &User,
     ) -> Result<Result<(), UserGone>> {
-        let kind = UserTokenKind::PasswordReset;
+        self.issue(tenant, user, UserTokenKind::PasswordReset, Invitation::Yes)
+            .await
+    }
+
+    /// A fresh token of `kind` for `user`, mailed; [`UserGone`] (nothing
+    /// stored, nothing sent) when the user was deleted meanwhile.
+    async fn issue(
+        &self,
+        tenant: &TenantContext,
+        user: &User,
+        kind: UserTokenKind,
+        invitation: Invitation,
+    ) -> Result<Result<(), UserGone>> {
         let sent = self
-            .replace_token(tenant, user.id, kind, true, Invitation::Yes)
+            .replace_token(tenant, user.id, kind, true, invitation)
             .await?
-            .map(|token| self.mail(tenant, user, kind, &token, Invitation::Yes));
+            .map(|token| self.mail(tenant, user, kind, &token, invitation));
         Ok(sent.ok_or(UserGone))
     }
 

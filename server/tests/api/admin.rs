@@ -508,41 +508,15 @@ async fn deleting_a_user_leaves_nothing_behind() {
         )
         .await;
     assert_problem(login, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    use sea_orm::{ConnectionTrait, Statement};
-    let backend = app.services.db.get_database_backend();
-    let param = if backend == sea_orm::DatabaseBackend::Postgres {
-        "$1"
-    } else {
-        "?"
-    };
-    for sql in [
-        format!("SELECT COUNT(*) AS n FROM users WHERE id = {param}"),
-        format!("SELECT COUNT(*) AS n FROM sessions WHERE user_id = {param}"),
-        format!(
-            "SELECT COUNT(*) AS n FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = {param})"
-        ),
+    let id = uuid::Uuid::parse_str(&id).unwrap();
+    for rows in [
+        "users WHERE id",
+        "sessions WHERE user_id",
+        "refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE s.user_id",
     ] {
-        let row = app
-            .services
-            .db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                sql.clone(),
-                [uuid::Uuid::parse_str(&id).unwrap().into()],
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{sql}");
+        assert_eq!(app.count_where(rows, id.into()).await, 0, "{rows}");
     }
     // No refresh token outlives its session anywhere.
-    let orphans = "SELECT COUNT(*) AS n FROM refresh_tokens WHERE session_id NOT IN (SELECT id FROM sessions)";
-    let row = app
-        .services
-        .db
-        .query_one_raw(Statement::from_string(backend, orphans))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0);
+    let orphans = "refresh_tokens WHERE session_id NOT IN (SELECT id FROM sessions)";
+    assert_eq!(app.count_rows(orphans, None).await, 0);
 }

@@ -391,7 +391,8 @@ impl TestApp {
             .invalidate(&TenantSlug::parse(slug).expect("slug"));
     }
 
-    /// Rows of `table` (raw SQL, for checking what deletes leave behind).
+    /// Rows of `table` (raw SQL, for checking what deletes leave behind;
+    /// without a tenant, `table` may carry a WHERE clause of its own).
     pub async fn count_rows(&self, table: &str, tenant_id: Option<&str>) -> i64 {
         match tenant_id {
             None => self.count(table, None).await,

@@ -628,7 +628,7 @@ async fn a_login_with_a_long_user_agent_records_its_prefix_in_session_and_audit_
 /// session insert still sees the user and then waits on the deleted row's
 /// lock, so its foreign key fails once the delete commits; on SQLite the
 /// login's write waits for the write turn the delete holds, and then finds
-/// no user (the test cannot see it waiting there, so it gives it a second).
+/// no user (see `TestApp::while_deleting` for how the test knows).
 #[tokio::test]
 async fn a_user_deleted_during_their_login_gets_401_and_no_session() {
     let app = spawn_app().await;
