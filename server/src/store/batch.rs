@@ -58,7 +58,9 @@ impl Batches {
     /// the whole batch's values) and `values` gives them in order, all but
     /// the last: that is `RETURNING ?` of the statement whose rows say the
     /// entry was written, and the batch binds the entry's number there to
-    /// tell the entries' rows apart. A failure fails the whole batch.
+    /// tell the entries' rows apart. An entry that breaks a unique or
+    /// foreign key fails alone (the others are written without it); any
+    /// other failure fails the whole batch.
     /// Writes that change what a Bearer-token check reads do not belong
     /// here (they are not counted as auth changes).
     ///
@@ -96,26 +98,38 @@ async fn write_batches(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while writes.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let outcome = {
-            let _turn = turn.lock().await;
-            // While the turn was someone else's, more may have queued, and
-            // some callers may have gone.
-            while batch.len() < MAX_BATCH
-                && let Ok(write) = writes.try_recv()
-            {
-                batch.push(write);
-            }
-            batch.retain(|write| !write.done.is_closed());
-            if batch.is_empty() {
-                continue;
-            }
-            run(&writer, &mut batch).await
-        };
-        match outcome {
+        let _turn = turn.lock().await;
+        // While the turn was someone else's, more may have queued, and
+        // some callers may have gone.
+        while batch.len() < MAX_BATCH
+            && let Ok(write) = writes.try_recv()
+        {
+            batch.push(write);
+        }
+        batch.retain(|write| !write.done.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        match run(&writer, &batch).await {
             Ok(counts) => {
                 for (write, count) in batch.drain(..).zip(counts) {
                     // The caller may have gone (client disconnected).
                     let _ = write.done.send(Ok(count));
+                }
+            }
+            // One entry's write broke a constraint, and the batch's
+            // rollback took the others with it: they go again one by one,
+            // so that only the entry at fault fails. Any other failure
+            // (I/O, a full disk, a lost connection) is not an entry's own
+            // and would fail each of them alike.
+            Err(e) if batch.len() > 1 && e.sql_err().is_some() => {
+                tracing::warn!(error = %e, writes = batch.len(), "batched write refused; writing its entries one by one");
+                for write in batch.drain(..) {
+                    let outcome = run(&writer, std::slice::from_ref(&write)).await;
+                    let _ = write.done.send(match outcome {
+                        Ok(counts) => Ok(counts.first().copied().unwrap_or_default()),
+                        Err(e) => Err(StoreError::from(e)),
+                    });
                 }
             }
             Err(e) => {
@@ -131,15 +145,13 @@ async fn write_batches(
 
 /// One transaction with every write of the batch; how many rows each
 /// write's statements returned.
-async fn run(
-    writer: &DatabaseConnection,
-    batch: &mut [Write],
-) -> Result<Vec<usize>, sea_orm::DbErr> {
+async fn run(writer: &DatabaseConnection, batch: &[Write]) -> Result<Vec<usize>, sea_orm::DbErr> {
     let mut sql = String::from("BEGIN IMMEDIATE; ");
-    let mut values = Vec::new();
-    for (index, write) in (0_i64..).zip(batch.iter_mut()) {
+    let mut values = Vec::with_capacity(batch.iter().map(|write| write.values.len() + 1).sum());
+    for (index, write) in (0_i64..).zip(batch) {
         sql.push_str(write.script);
-        values.append(&mut write.values);
+        // Cloned, not moved: a refused batch is written again entry by entry.
+        values.extend(write.values.iter().cloned());
         values.push(Value::from(index));
     }
     sql.push_str(" COMMIT");
@@ -177,5 +189,69 @@ async fn roll_back(writer: &DatabaseConnection) {
         && !e.to_string().contains("no transaction is active")
     {
         tracing::error!(error = %e, "cannot roll back a failed batch");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use sea_orm::{ConnectOptions, Database};
+
+    const INSERT: &str = "INSERT INTO t (v) VALUES (?) RETURNING ?; ";
+
+    #[tokio::test]
+    async fn a_refused_entry_fails_alone() {
+        // One connection: an in-memory database is the connection's own.
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).sqlx_logging(false);
+        let writer = Database::connect(options).await.unwrap();
+        writer
+            .execute_unprepared("CREATE TABLE t (v TEXT NOT NULL UNIQUE)")
+            .await
+            .unwrap();
+        let turn = Arc::<Mutex<()>>::default();
+        let batches = Batches::start(writer.clone(), Arc::clone(&turn));
+
+        // Held while the writes queue, so that they make one batch.
+        let held = turn.lock().await;
+        let writes: Vec<_> = ["a", "b", "a", "c"]
+            .into_iter()
+            .map(|v| {
+                let batches = batches.clone();
+                tokio::spawn(async move { batches.write(INSERT, vec![v.into()]).await })
+            })
+            .collect();
+        // On this single-threaded runtime every spawned task runs until
+        // it waits before the clock moves.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        drop(held);
+
+        let mut outcomes = Vec::new();
+        for write in writes {
+            outcomes.push(write.await.unwrap());
+        }
+        // The second "a" broke the unique key; the entries around it are written.
+        let [first_a, b, second_a, c] = &outcomes[..] else {
+            panic!("four outcomes: {outcomes:?}");
+        };
+        assert!(matches!(first_a, Ok(1)), "{outcomes:?}");
+        assert!(
+            matches!(second_a, Err(StoreError::UniqueViolation)),
+            "{outcomes:?}"
+        );
+        assert!(matches!((b, c), (Ok(1), Ok(1))), "{outcomes:?}");
+        let rows = writer
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT v FROM t ORDER BY v",
+            ))
+            .await
+            .unwrap();
+        let stored: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get_by_index(0).unwrap())
+            .collect();
+        assert_eq!(stored, ["a", "b", "c"]);
     }
 }

@@ -68,8 +68,8 @@ impl From<DbErr> for StoreError {
 }
 
 impl StoreError {
-    /// The same error for another caller: one failed batch of writes
-    /// ([`batch`]) fails every write in it.
+    /// The same error for another caller: a batch of writes ([`batch`])
+    /// that fails through no one entry's fault fails every write in it.
     fn share(&self) -> Self {
         match self {
             Self::UniqueViolation => Self::UniqueViolation,
