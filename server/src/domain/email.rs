@@ -1,10 +1,11 @@
 use std::fmt;
 
 /// An email address, trimmed and lower-cased (API.md: emails are compared
-/// in that form). The check is deliberately shallow — one `@`, a non-empty
-/// local part, a domain of non-empty labels, no whitespace or control characters — because
-/// only a delivered mail proves an address; stricter grammars reject real
-/// addresses.
+/// in that form). The check is the mailer's (`lettre` reads the recipient
+/// as a mailbox: RFC 5322 local parts, UTF-8 included, and a host name)
+/// and no stricter, because only a delivered mail proves an address; but
+/// an address the mailer cannot send to would leave its user without
+/// verification or reset mails, so it is refused at the door.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -29,7 +30,12 @@ impl Email {
         // A dotless domain (`admin@localhost`) is allowed: it is the
         // contract's default bootstrap address and valid on intranets.
         let domain_ok = !domain.contains('@') && domain.split('.').all(|label| !label.is_empty());
-        if local.is_empty() || !domain_ok {
+        // The whole input must be the mailbox's address: `x<a@b.c>` reads
+        // as a mailbox too, one that sends to someone else.
+        let sendable = email
+            .parse::<lettre::message::Mailbox>()
+            .is_ok_and(|mailbox| mailbox.name.is_none() && mailbox.email.to_string() == email);
+        if local.is_empty() || !domain_ok || !sendable {
             return Err("must be an email address like name@example.com".into());
         }
         Ok(Self(email))
@@ -66,6 +72,9 @@ mod tests {
     fn accepts_plus_and_subdomains() {
         assert!(Email::parse("a.b+tag@mail.example.co.uk").is_ok());
         assert!(Email::parse("admin@localhost.localdomain").is_ok());
+        assert!(Email::parse("admin@localhost").is_ok());
+        assert!(Email::parse("o'brien@example.ie").is_ok());
+        assert!(Email::parse("josé@exämple.com").is_ok());
     }
 
     #[test]
@@ -79,6 +88,13 @@ mod tests {
             "a@@b.com",
             "a@b..com",
             "a b@c.com",
+            // What the mailer cannot send to (seen accepted by fuzzing).
+            "a@-b",
+            "a@b-.com",
+            "¬@x",
+            "a\"b@c.com",
+            "a@[127.0.0.1]",
+            "x<a@b.com>",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

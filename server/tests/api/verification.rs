@@ -154,3 +154,45 @@ async fn a_user_deleted_during_resend_verification_gets_401() {
     assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
     smtp.expect_exactly(1).await;
 }
+
+/// Every address registration takes gets its mail: `Email` checks against
+/// the mailer's own address grammar. Fuzzing found `someone@[127.0.0.1]`
+/// registered, and then its mail was never built.
+#[tokio::test]
+async fn every_address_registration_takes_gets_its_mail() {
+    let (app, smtp) = spawn_app_with_smtp().await;
+    let addresses = [
+        "o'brien+tag@example.ie",
+        "dotless@localhost",
+        "a.b-c_d@sub.example.co.uk",
+    ];
+    for address in addresses {
+        app.register("default", address).await;
+    }
+    let mut to: Vec<String> = smtp
+        .expect_exactly(addresses.len())
+        .await
+        .into_iter()
+        .flat_map(|mail| mail.to)
+        .collect();
+    to.sort();
+    let mut expected: Vec<String> = addresses.iter().map(|a| format!("<{a}>")).collect();
+    expected.sort();
+    assert_eq!(to, expected);
+
+    // What the mailer could not send to is refused at registration.
+    for address in [
+        "someone@[127.0.0.1]",
+        "someone@-example.com",
+        "¬@example.com",
+    ] {
+        let response = app
+            .post_json(
+                "/t/default/auth/register",
+                &json!({"email": address, "password": PASSWORD}),
+            )
+            .await;
+        let problem = assert_problem(response, StatusCode::BAD_REQUEST, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "email", "{address}");
+    }
+}
