@@ -103,11 +103,8 @@ impl Pager {
 
 /// A page number from the address; anything unusable is page 1.
 pub fn page_number(page: Option<&str>) -> Page {
-    let number = page.and_then(|p| p.parse().ok()).filter(|n| *n > 0);
-    Page {
-        number: number.unwrap_or(1),
-        size: Page::DEFAULT_SIZE,
-    }
+    let number = page.and_then(|p| p.parse().ok());
+    Page::parse(number, None).unwrap_or_default()
 }
 
 /// Percent-encodes a query value.

@@ -7,6 +7,16 @@ pub struct Page {
     pub size: u64,
 }
 
+/// The first page, of the default size.
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            number: 1,
+            size: Self::DEFAULT_SIZE,
+        }
+    }
+}
+
 impl Page {
     pub const DEFAULT_SIZE: u64 = 20;
     pub const MAX_SIZE: u64 = 100;
@@ -24,6 +34,13 @@ impl Page {
                 "perPage",
                 format!("must be between 1 and {}", Self::MAX_SIZE),
             ));
+        }
+        // The database takes the offset as a signed 64-bit integer.
+        let offset_fits = (number.saturating_sub(1))
+            .checked_mul(size)
+            .is_some_and(|offset| i64::try_from(offset).is_ok());
+        if !offset_fits {
+            errors.push(FieldError::new("page", "is past any possible result"));
         }
         if errors.is_empty() {
             Ok(Self { number, size })
@@ -57,5 +74,10 @@ mod tests {
         assert_eq!(Page::parse(Some(3), Some(10)).unwrap().offset(), 20);
         assert_eq!(Page::parse(Some(0), Some(101)).unwrap_err().len(), 2);
         assert!(Page::parse(None, Some(100)).is_ok());
+        // Offsets past i64::MAX are refused, not handed to the database.
+        let last = (i64::MAX as u64) / 20 + 1;
+        assert!(Page::parse(Some(last), None).is_ok());
+        assert!(Page::parse(Some(last + 1), None).is_err());
+        assert!(Page::parse(Some(u64::MAX), Some(100)).is_err());
     }
 }

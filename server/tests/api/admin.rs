@@ -520,3 +520,28 @@ async fn deleting_a_user_leaves_nothing_behind() {
     let orphans = "refresh_tokens WHERE session_id NOT IN (SELECT id FROM sessions)";
     assert_eq!(app.count_rows(orphans, None).await, 0);
 }
+
+/// A page whose offset no database takes (past `i64::MAX` rows) is a
+/// validation error, not a panic in the driver (found by fuzzing: 500).
+#[tokio::test]
+async fn a_page_past_any_possible_result_is_400() {
+    let app = spawn_app().await;
+    let root = app.superadmin().await;
+    for path in [
+        "/t/default/admin/users",
+        "/t/default/admin/audit-events",
+        "/admin/tenants",
+    ] {
+        // With 20 to a page, page 461168601842738791 is the last one whose
+        // offset fits a signed 64-bit integer.
+        let last = app
+            .get_bearer(&format!("{path}?page=461168601842738791"), &root.access)
+            .await;
+        assert_eq!(last.status(), StatusCode::OK, "{path}");
+        let past = app
+            .get_bearer(&format!("{path}?page=461168601842738792"), &root.access)
+            .await;
+        let problem = assert_problem(past, StatusCode::BAD_REQUEST, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "page", "{path}");
+    }
+}
