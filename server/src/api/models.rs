@@ -12,13 +12,14 @@ use crate::store::sessions::Session as StoredSession;
 use crate::store::tenants::Tenant as StoredTenant;
 use crate::store::users::User as StoredUser;
 
-/// A user of a tenant.
+/// A user of a tenant. Optional fields are absent when unset, never `null`.
 #[derive(Debug, Object)]
-#[oai(rename = "User", rename_all = "camelCase")]
+#[oai(rename = "User", rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct User {
     pub id: Uuid,
     /// Trimmed and lower-cased.
     pub email: String,
+    /// Display name; absent when the user has none.
     pub name: Option<String>,
     /// Every user has `user`; `admin` administers the tenant.
     pub roles: Vec<String>,
@@ -78,8 +79,13 @@ impl From<ServiceTokenPair> for TokenPair {
 }
 
 /// A login session: one device or client, kept alive by refresh tokens.
+/// Optional fields are absent when unknown, never `null`.
 #[derive(Debug, Object)]
-#[oai(rename = "Session", rename_all = "camelCase")]
+#[oai(
+    rename = "Session",
+    rename_all = "camelCase",
+    skip_serializing_if_is_none
+)]
 pub struct Session {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -89,9 +95,9 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// Client IP at the last login or refresh.
     pub ip: Option<String>,
+    /// `User-Agent` at the last login or refresh; absent when none was sent.
     pub user_agent: Option<String>,
     /// On `/me/sessions`: whether this is the session of the calling token.
-    #[oai(skip_serializing_if_is_none)]
     pub current: Option<bool>,
 }
 
@@ -160,9 +166,14 @@ pub struct TenantPage {
     pub total: u64,
 }
 
-/// One security event of a tenant's audit log.
+/// One security event of a tenant's audit log. Optional fields are absent
+/// when unknown, never `null`.
 #[derive(Debug, Object)]
-#[oai(rename = "AuditEvent", rename_all = "camelCase")]
+#[oai(
+    rename = "AuditEvent",
+    rename_all = "camelCase",
+    skip_serializing_if_is_none
+)]
 pub struct AuditEvent {
     pub id: Uuid,
     pub occurred_at: DateTime<Utc>,
@@ -178,7 +189,9 @@ pub struct AuditEvent {
     pub actor_user_id: Option<Uuid>,
     /// The user acted upon, when any.
     pub subject_user_id: Option<Uuid>,
+    /// The client's IP, for events a request caused.
     pub ip: Option<String>,
+    /// The client's `User-Agent`, when it sent one.
     pub user_agent: Option<String>,
     /// Event-specific facts (ids, reasons, counts); never a secret.
     pub detail: serde_json::Value,

@@ -16,7 +16,9 @@ pub struct Settings {
     /// Absolute session (refresh-token) lifetime in seconds (300–31536000,
     /// not below the access-token lifetime; default 604800 = 7 days).
     pub refresh_token_ttl_seconds: u32,
-    /// The `aud` claim of access tokens; the tenant slug when unset.
+    /// The `aud` claim of access tokens; absent when unset, and then the
+    /// tenant slug.
+    #[oai(skip_serializing_if_is_none)]
     pub audience: Option<String>,
     /// Whether `POST /auth/register` is open (default true; always false in `system`).
     pub signup_enabled: bool,

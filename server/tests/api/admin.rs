@@ -410,7 +410,10 @@ async fn disabling_stops_everything_at_once() {
         .json()
         .await
         .unwrap();
-    assert!(body["name"].is_null());
+    assert!(
+        body.get("name").is_none(),
+        "a cleared name is absent: {body}"
+    );
     assert_eq!(body["disabled"], false);
 }
 

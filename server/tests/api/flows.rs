@@ -340,3 +340,70 @@ async fn the_bootstrap_admin_can_log_in_to_system() {
         .unwrap();
     assert_eq!(me["roles"], json!(["user", "superadmin"]));
 }
+
+/// Unset optional fields are left out of responses, never `null`: the
+/// OpenAPI document declares them optional and not nullable, and clients
+/// generated from it reject a `null` there (schemathesis found `name`,
+/// `userAgent`, `actorUserId` and `audience` sent as `null`).
+#[tokio::test]
+async fn unset_fields_are_absent_not_null() {
+    let app = spawn_app().await;
+    // Created without a name, logged in without a User-Agent.
+    let (tokens, _) = app
+        .member("default", "nameless@example.com", &["user"])
+        .await;
+    let failed = app
+        .login_with("default", "nameless@example.com", "not the password")
+        .await;
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    let root = app.superadmin().await;
+
+    let me: Value = app
+        .get_bearer("/t/default/me", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(me.get("name").is_none(), "{me}");
+    let sessions: Value = app
+        .get_bearer("/t/default/me/sessions", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(sessions[0].get("userAgent").is_none(), "{sessions}");
+    let events: Value = app
+        .get_bearer("/t/default/admin/audit-events", &root.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tenant: Value = app
+        .get_bearer("/admin/tenants/default", &root.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tenant["settings"].get("audience").is_none(), "{tenant}");
+    for body in [&me, &sessions, &events, &tenant] {
+        assert_no_null(body, "");
+    }
+}
+
+/// Fails on any `null` in `value`, but for an audit event's free-form `detail`.
+fn assert_no_null(value: &Value, at: &str) {
+    match value {
+        Value::Null => panic!("null at {at}"),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                assert_no_null(item, &format!("{at}[{i}]"));
+            }
+        }
+        Value::Object(fields) => {
+            for (key, field) in fields.iter().filter(|(key, _)| *key != "detail") {
+                assert_no_null(field, &format!("{at}.{key}"));
+            }
+        }
+        _ => {}
+    }
+}
