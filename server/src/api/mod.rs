@@ -42,6 +42,8 @@ enum ApiTags {
     Platform,
     /// Liveness and readiness.
     Operations,
+    /// The HTML pages behind the links in mails, for browsers.
+    Pages,
 }
 
 type Apis = (
@@ -51,6 +53,7 @@ type Apis = (
     admin::AdminApi,
     platform::PlatformApi,
     ops::OpsApi,
+    pages::PagesApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -103,6 +106,7 @@ fn service() -> OpenApiService<Apis, ()> {
             admin::AdminApi,
             platform::PlatformApi,
             ops::OpsApi,
+            pages::PagesApi,
         ),
         "Portcullis",
         env!("CARGO_PKG_VERSION"),
@@ -137,15 +141,6 @@ pub fn app(services: Arc<Services>) -> impl Endpoint {
         )
         .at("/docs/", get(docs::swagger_index))
         .at("/docs/*path", get(docs::swagger_ui))
-        // The pages behind mailed links: HTML, so outside the OpenAPI service.
-        .at(
-            "/t/:tenant/reset-password",
-            get(pages::reset_form).post(pages::reset_submit),
-        )
-        .at(
-            "/t/:tenant/verify-email",
-            get(pages::verify_form).post(pages::verify_submit),
-        )
         .at(pages::STYLESHEET_PATH, get(pages::stylesheet))
         .nest("/dashboard", crate::dashboard::routes())
         // The handler's time starts once its body is in: a slow body is

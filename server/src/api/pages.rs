@@ -8,15 +8,23 @@
 //! reaches a third party; a strict CSP forbids inline script and framing.
 //! Service errors become pages here, as they become problem+json in
 //! `problem` (one error, two renderers).
+//!
+//! They are operations of the OpenAPI document like every other route of
+//! the contract (tag `Pages`), answering HTML for each status.
 
 use std::sync::Arc;
 
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path, Query};
-use poem::{Response, handler};
+use poem::web::Data;
+use poem::{IntoResponse, Response, handler};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Form, Html, Payload as _};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
+use super::ApiTags;
 use crate::error::Error;
 use crate::service::Services;
 use crate::service::tenants::TenantContext;
@@ -29,21 +37,142 @@ form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 const STYLESHEET: &str = include_str!("../../../templates/pages/portcullis.css");
 pub const STYLESHEET_PATH: &str = "/assets/portcullis.css";
 
-#[derive(Deserialize)]
-pub struct TokenQuery {
-    token: Option<String>,
-}
-
-#[derive(Deserialize)]
+/// The reset page's form.
+#[derive(Deserialize, Object)]
+#[oai(rename = "ResetPasswordForm")]
 pub struct ResetForm {
+    /// The token of the link.
     token: String,
+    /// The new password.
     password: String,
+    /// The new password again.
     confirm: String,
 }
 
-#[derive(Deserialize)]
+/// The confirmation page's form.
+#[derive(Deserialize, Object)]
+#[oai(rename = "VerifyEmailForm")]
 pub struct VerifyForm {
+    /// The token of the link.
     token: String,
+}
+
+/// A hosted page: HTML with the security headers of [`render`], for every
+/// status it can have.
+pub struct HtmlPage(Response);
+
+impl IntoResponse for HtmlPage {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl ApiResponse for HtmlPage {
+    fn meta() -> MetaResponses {
+        let page = |status, description| MetaResponse {
+            description,
+            status: Some(status),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "text/html; charset=utf-8",
+                schema: Html::<String>::schema_ref(),
+            }],
+            headers: Vec::new(),
+        };
+        MetaResponses {
+            responses: vec![
+                page(200, "The page."),
+                page(
+                    400,
+                    "The link does not work (invalid, expired or used token), or the \
+                     submitted password was refused; the page says which.",
+                ),
+                page(404, "No such tenant."),
+                page(429, "Too many attempts from this client."),
+                page(503, "Busy or briefly unavailable; try again in a moment."),
+            ],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+pub struct PagesApi;
+
+#[OpenApi(tag = "ApiTags::Pages")]
+impl PagesApi {
+    /// The password-reset page (the link in reset mails)
+    ///
+    /// For a browser: a new-password form while the token can still be
+    /// used, else a page saying why the link does not work. Opening it
+    /// never uses the token up; the form posts back to this address.
+    #[oai(
+        path = "/t/:tenant/reset-password",
+        method = "get",
+        operation_id = "resetPasswordPage"
+    )]
+    async fn reset_form(
+        &self,
+        tenant: Path<String>,
+        token: Query<Option<String>>,
+        services: Data<&Arc<Services>>,
+    ) -> HtmlPage {
+        HtmlPage(reset_form(&services, &tenant, token.0.unwrap_or_default()).await)
+    }
+
+    /// Submits the password-reset page
+    ///
+    /// Sets the password (signing the user out everywhere) and shows a
+    /// confirmation, or shows the form again with what is wrong.
+    #[oai(
+        path = "/t/:tenant/reset-password",
+        method = "post",
+        operation_id = "resetPasswordPageSubmit"
+    )]
+    async fn reset_submit(
+        &self,
+        tenant: Path<String>,
+        services: Data<&Arc<Services>>,
+        form: Form<ResetForm>,
+    ) -> HtmlPage {
+        HtmlPage(reset_submit(&services, &tenant, form.0).await)
+    }
+
+    /// The email-confirmation page (the link in verification mails)
+    ///
+    /// For a browser: a confirm button while the token can still be used,
+    /// else a page saying why the link does not work. Opening it verifies
+    /// nothing and never uses the token up.
+    #[oai(
+        path = "/t/:tenant/verify-email",
+        method = "get",
+        operation_id = "verifyEmailPage"
+    )]
+    async fn verify_form(
+        &self,
+        tenant: Path<String>,
+        token: Query<Option<String>>,
+        services: Data<&Arc<Services>>,
+    ) -> HtmlPage {
+        HtmlPage(verify_form(&services, &tenant, token.0.unwrap_or_default()).await)
+    }
+
+    /// Submits the email-confirmation page
+    ///
+    /// Verifies the address and shows a confirmation.
+    #[oai(
+        path = "/t/:tenant/verify-email",
+        method = "post",
+        operation_id = "verifyEmailPageSubmit"
+    )]
+    async fn verify_submit(
+        &self,
+        tenant: Path<String>,
+        services: Data<&Arc<Services>>,
+        form: Form<VerifyForm>,
+    ) -> HtmlPage {
+        HtmlPage(verify_submit(&services, &tenant, form.0).await)
+    }
 }
 
 #[derive(Template)]
@@ -75,17 +204,11 @@ struct MessagePage<'a> {
 
 /// `GET /t/{tenant}/reset-password?token=...`: the new-password form, when
 /// the token can still be used.
-#[handler]
-pub async fn reset_form(
-    Path(tenant): Path<String>,
-    Query(query): Query<TokenQuery>,
-    services: Data<&Arc<Services>>,
-) -> Response {
-    let context = match tenant_or_page(&services, &tenant).await {
+async fn reset_form(services: &Services, tenant: &str, token: String) -> Response {
+    let context = match tenant_or_page(services, tenant).await {
         Ok(context) => context,
         Err(page) => return page,
     };
-    let token = query.token.unwrap_or_default();
     match services
         .credentials
         .check_reset_token(&context, &token)
@@ -106,13 +229,8 @@ pub async fn reset_form(
 
 /// `POST /t/{tenant}/reset-password` (form): sets the password, or shows
 /// the form again with what is wrong.
-#[handler]
-pub async fn reset_submit(
-    Path(tenant): Path<String>,
-    services: Data<&Arc<Services>>,
-    Form(form): Form<ResetForm>,
-) -> Response {
-    let context = match tenant_or_page(&services, &tenant).await {
+async fn reset_submit(services: &Services, tenant: &str, form: ResetForm) -> Response {
+    let context = match tenant_or_page(services, tenant).await {
         Ok(context) => context,
         Err(page) => return page,
     };
@@ -164,17 +282,11 @@ pub async fn reset_submit(
 
 /// `GET /t/{tenant}/verify-email?token=...`: a confirm button (the GET
 /// itself verifies nothing).
-#[handler]
-pub async fn verify_form(
-    Path(tenant): Path<String>,
-    Query(query): Query<TokenQuery>,
-    services: Data<&Arc<Services>>,
-) -> Response {
-    let context = match tenant_or_page(&services, &tenant).await {
+async fn verify_form(services: &Services, tenant: &str, token: String) -> Response {
+    let context = match tenant_or_page(services, tenant).await {
         Ok(context) => context,
         Err(page) => return page,
     };
-    let token = query.token.unwrap_or_default();
     match services
         .credentials
         .check_verification_token(&context, &token)
@@ -193,13 +305,8 @@ pub async fn verify_form(
 }
 
 /// `POST /t/{tenant}/verify-email` (form): verifies the address.
-#[handler]
-pub async fn verify_submit(
-    Path(tenant): Path<String>,
-    services: Data<&Arc<Services>>,
-    Form(form): Form<VerifyForm>,
-) -> Response {
-    let context = match tenant_or_page(&services, &tenant).await {
+async fn verify_submit(services: &Services, tenant: &str, form: VerifyForm) -> Response {
+    let context = match tenant_or_page(services, tenant).await {
         Ok(context) => context,
         Err(page) => return page,
     };
