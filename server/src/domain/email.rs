@@ -24,18 +24,14 @@ impl Email {
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must not contain spaces or control characters".into());
         }
-        let Some((local, domain)) = email.split_once('@') else {
-            return Err("must be an email address like name@example.com".into());
-        };
-        // A dotless domain (`admin@localhost`) is allowed: it is the
-        // contract's default bootstrap address and valid on intranets.
-        let domain_ok = !domain.contains('@') && domain.split('.').all(|label| !label.is_empty());
-        // The whole input must be the mailbox's address: `x<a@b.c>` reads
-        // as a mailbox too, one that sends to someone else.
+        // A dotless domain (`admin@localhost`, the contract's default
+        // bootstrap address) passes: it is valid on intranets. The whole
+        // input must be the mailbox's address: `x<a@b.c>` reads as a
+        // mailbox too, one that sends to someone else.
         let sendable = email
             .parse::<lettre::message::Mailbox>()
             .is_ok_and(|mailbox| mailbox.name.is_none() && mailbox.email.to_string() == email);
-        if local.is_empty() || !domain_ok || !sendable {
+        if !sendable {
             return Err("must be an email address like name@example.com".into());
         }
         Ok(Self(email))

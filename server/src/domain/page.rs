@@ -36,7 +36,8 @@ impl Page {
             ));
         }
         // The database takes the offset as a signed 64-bit integer.
-        let offset_fits = (number.saturating_sub(1))
+        let offset_fits = number
+            .saturating_sub(1)
             .checked_mul(size)
             .is_some_and(|offset| i64::try_from(offset).is_ok());
         if !offset_fits {

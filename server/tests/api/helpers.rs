@@ -177,6 +177,18 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The JSON body of an unauthenticated GET.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
     pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
         self.client
             .get(self.url(path))

@@ -62,24 +62,8 @@ async fn tenants_have_their_own_keys() {
     let app = spawn_app().await;
     app.create_tenant("acme").await;
     let kid = |jwks: Value| jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
-    let default: Value = app
-        .client
-        .get(app.url("/t/default/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let acme: Value = app
-        .client
-        .get(app.url("/t/acme/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let default: Value = app.get_json("/t/default/.well-known/jwks.json").await;
+    let acme: Value = app.get_json("/t/acme/.well-known/jwks.json").await;
     assert_ne!(kid(default), kid(acme));
 }
 

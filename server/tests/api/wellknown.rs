@@ -66,15 +66,7 @@ async fn tokens_verify_from_the_jwks_alone() {
 #[tokio::test]
 async fn docs_and_spec_are_served() {
     let app = spawn_app().await;
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
     assert!(spec["paths"]["/t/{tenant}/auth/login"]["post"].is_object());
     assert!(spec["components"]["securitySchemes"]["BearerAuth"].is_object());
     let page = app.client.get(app.url("/docs/")).send().await.unwrap();
@@ -101,15 +93,7 @@ async fn docs_and_spec_are_served() {
 #[tokio::test]
 async fn the_spec_holds_every_route_of_the_contract() {
     let app = spawn_app().await;
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
     let tenant = |path: &str| format!("/t/{{tenant}}{path}");
     let mut routes: Vec<(&str, String)> = [
         ("post", "/auth/register"),
