@@ -2,6 +2,7 @@
 //! module that knows poem and poem-openapi.
 
 mod admin;
+mod allow;
 mod auth;
 mod body;
 mod client_ip;
@@ -123,6 +124,16 @@ pub fn spec_json() -> String {
 /// Every route, with the error handling and middleware around them.
 pub fn app(services: Arc<Services>) -> impl Endpoint {
     let spec = spec_json();
+    let document = serde_json::from_str(&spec).unwrap_or_default();
+    let allow = allow::AllowTable::new(
+        &document,
+        &[
+            "/openapi.json",
+            "/docs",
+            "/docs/*path",
+            pages::STYLESHEET_PATH,
+        ],
+    );
     Route::new()
         .nest("/", service())
         .at(
@@ -149,6 +160,7 @@ pub fn app(services: Arc<Services>) -> impl Endpoint {
         .around(middleware::limit_body)
         .with(CatchPanic::new().with_handler(problem::panic_response))
         .catch_all_error(problem::catch_all)
+        .around(allow::apply)
         // Boxing cuts the nested middleware types short; without it they
         // outgrow the compiler's recursion limit.
         .boxed()
@@ -160,4 +172,5 @@ pub fn app(services: Arc<Services>) -> impl Endpoint {
         .around(middleware::trace)
         // Outermost, so every layer above can read the services.
         .data(services)
+        .data(Arc::new(allow))
 }

@@ -134,6 +134,7 @@ async fn unknown_routes_and_methods() {
         .send()
         .await
         .unwrap();
+    assert_eq!(allow(&response), "POST");
     assert_problem(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
@@ -148,6 +149,33 @@ async fn unknown_routes_and_methods() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(allow(&response), "DELETE");
+    // RFC 9110 §15.5.6: every 405 lists what the resource does accept.
+    for (method, path, allowed) in [
+        (
+            "PUT",
+            "/t/default/admin/users/x",
+            "GET, HEAD, PATCH, DELETE",
+        ),
+        ("DELETE", "/admin/tenants", "GET, HEAD, POST"),
+        ("PUT", "/t/default/reset-password", "GET, HEAD, POST"),
+        ("POST", "/openapi.json", "GET, HEAD"),
+        ("POST", "/docs/index.css", "GET, HEAD"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(allow(&response), allowed, "{method} {path}");
+    }
     let response = app
         .client
         .delete(app.url("/t/default/me/sessions/not-a-uuid"))
@@ -158,6 +186,14 @@ async fn unknown_routes_and_methods() {
     assert!(response.status().is_client_error());
     let body: Value = response.json().await.unwrap();
     assert!(body["code"].is_string());
+}
+
+fn allow(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
