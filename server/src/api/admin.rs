@@ -15,9 +15,10 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::body::JsonBody;
 use super::models::{AuditEvent, AuditEventPage, NoContent, Session, User, UserPage};
+use super::paging::{self, PageNumber, PerPage};
 use super::problem::ApiResult;
 use super::request::{BearerAuth, client_info};
-use crate::domain::{FieldError, Page, SessionId, UserId};
+use crate::domain::{FieldError, SessionId, UserId};
 use crate::error::Error;
 use crate::service::Services;
 use crate::service::admin::{NewUser, UserChanges};
@@ -60,10 +61,6 @@ enum Created {
     Created(Json<User>),
 }
 
-fn page(page: Option<u64>, per_page: Option<u64>) -> Result<Page, Error> {
-    Page::parse(page, per_page).map_err(Error::Validation)
-}
-
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminApi {
     /// List or search users
@@ -82,14 +79,14 @@ impl AdminApi {
         auth: BearerAuth,
         tenant: Path<String>,
         q: Query<Option<String>>,
-        page: Query<Option<u64>>,
-        #[oai(name = "perPage")] per_page: Query<Option<u64>>,
+        page: Query<Option<PageNumber>>,
+        #[oai(name = "perPage")] per_page: Query<Option<PerPage>>,
         req: &Request,
     ) -> ApiResult<Json<UserPage>> {
         let (tenant, _) = services
             .authorize_tenant_admin(&tenant, auth.token(), client_info(req))
             .await?;
-        let page = self::page(page.0, per_page.0)?;
+        let page = paging::page(page.0, per_page.0)?;
         let (users, total) = services
             .admin
             .list_users(&tenant, q.0.as_deref(), page)
@@ -296,14 +293,14 @@ impl AdminApi {
         #[oai(name = "type")] kind: Query<Option<String>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
-        page: Query<Option<u64>>,
-        #[oai(name = "perPage")] per_page: Query<Option<u64>>,
+        page: Query<Option<PageNumber>>,
+        #[oai(name = "perPage")] per_page: Query<Option<PerPage>>,
         req: &Request,
     ) -> ApiResult<Json<AuditEventPage>> {
         let (tenant, _) = services
             .authorize_tenant_admin(&tenant, auth.token(), client_info(req))
             .await?;
-        let page = self::page(page.0, per_page.0)?;
+        let page = paging::page(page.0, per_page.0)?;
         let kind = match kind.0 {
             Some(text) => Some(
                 AuditKind::parse(&text)

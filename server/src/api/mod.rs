@@ -13,6 +13,7 @@ mod middleware;
 mod models;
 mod ops;
 pub(crate) mod pages;
+mod paging;
 mod platform;
 mod problem;
 pub(crate) mod request;

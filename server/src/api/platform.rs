@@ -12,11 +12,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::body::JsonBody;
 use super::models::{NoContent, Tenant, TenantPage};
+use super::paging::{self, PageNumber, PerPage};
 use super::problem::ApiResult;
 use super::request::{BearerAuth, client_info};
 use super::settings::SettingsPatch;
-use crate::domain::Page;
-use crate::error::Error;
 use crate::service::Services;
 use crate::service::platform::TenantChanges;
 
@@ -56,14 +55,14 @@ impl PlatformApi {
         &self,
         services: Data<&Arc<Services>>,
         auth: BearerAuth,
-        page: Query<Option<u64>>,
-        #[oai(name = "perPage")] per_page: Query<Option<u64>>,
+        page: Query<Option<PageNumber>>,
+        #[oai(name = "perPage")] per_page: Query<Option<PerPage>>,
         req: &Request,
     ) -> ApiResult<Json<TenantPage>> {
         services
             .authorize_superadmin(auth.token(), client_info(req))
             .await?;
-        let page = Page::parse(page.0, per_page.0).map_err(Error::Validation)?;
+        let page = paging::page(page.0, per_page.0)?;
         let (tenants, total) = services.platform.list_tenants(page).await?;
         Ok(Json(TenantPage {
             items: tenants.into_iter().map(Tenant::from).collect(),

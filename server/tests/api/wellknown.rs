@@ -151,3 +151,33 @@ async fn the_spec_holds_every_route_of_the_contract() {
         "{page}"
     );
 }
+
+/// Generated clients learn the paging bounds from the document, the same
+/// ones the server enforces (fuzzing sent `perPage=101` as valid).
+#[tokio::test]
+async fn the_spec_states_the_paging_bounds() {
+    let app = spawn_app().await;
+    let spec: Value = app.get_json("/openapi.json").await;
+    for path in [
+        "/t/{tenant}/admin/users",
+        "/t/{tenant}/admin/audit-events",
+        "/admin/tenants",
+    ] {
+        let parameters = spec["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let schema = |name: &str| {
+            parameters
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| p["schema"].clone())
+                .unwrap_or_default()
+        };
+        let page = schema("page");
+        assert_eq!(page["minimum"], 1.0, "{path} page: {page}");
+        assert_eq!(page["default"], 1, "{path} page: {page}");
+        assert!(page.get("maximum").is_none(), "{path} page: {page}");
+        let per_page = schema("perPage");
+        assert_eq!(per_page["minimum"], 1.0, "{path} perPage: {per_page}");
+        assert_eq!(per_page["maximum"], 100.0, "{path} perPage: {per_page}");
+        assert_eq!(per_page["default"], 20, "{path} perPage: {per_page}");
+    }
+}
