@@ -108,10 +108,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = portcullis::telemetry::init(&config.log, config.log_json) {
-        eprintln!("portcullis: {e}");
-        return ExitCode::from(2);
-    }
+    let log_writer = match portcullis::telemetry::init(&config.log, config.log_json) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("portcullis: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -132,6 +135,8 @@ fn main() -> ExitCode {
             Some(Command::Openapi) => Ok(()),
         }
     });
+    // Queued log lines first, so that they come before the error below.
+    drop(log_writer);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
