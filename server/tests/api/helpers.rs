@@ -168,6 +168,15 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// An unauthenticated request without a body.
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
