@@ -8,12 +8,12 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::JsonBody;
+use super::clearable::Clearable;
 use super::models::{AuditEvent, AuditEventPage, NoContent, Session, User, UserPage};
 use super::paging::{self, PageNumber, PerPage};
 use super::problem::ApiResult;
@@ -44,7 +44,7 @@ struct CreateUserRequest {
 #[oai(rename_all = "camelCase")]
 struct UpdateUserRequest {
     /// `null` clears the name.
-    name: MaybeUndefined<String>,
+    name: Clearable<String>,
     /// Replaces the roles (`user` is always kept).
     roles: Option<Vec<String>>,
     /// Disabling revokes every session at once; re-enabling revives none.
@@ -176,11 +176,7 @@ impl AdminApi {
             .await?;
         let JsonBody(body) = body;
         let changes = UserChanges {
-            name: match body.name {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(name) => Some(Some(name)),
-            },
+            name: body.name.change(),
             roles: body.roles,
             disabled: body.disabled,
             locked: body.locked,

@@ -5,6 +5,7 @@ mod admin;
 mod allow;
 mod auth;
 mod body;
+mod clearable;
 mod client_ip;
 mod cors;
 mod docs;

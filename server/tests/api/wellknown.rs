@@ -181,3 +181,12 @@ async fn the_spec_states_the_paging_bounds() {
         assert_eq!(per_page["default"], 20, "{path} perPage: {per_page}");
     }
 }
+
+#[tokio::test]
+async fn the_spec_lets_clients_send_null_where_null_clears() {
+    let app = spawn_app().await;
+    let spec: Value = app.get_json("/openapi.json").await;
+    let name = &spec["components"]["schemas"]["UpdateUserRequest"]["properties"]["name"];
+    assert_eq!(name["type"], "string", "{name}");
+    assert_eq!(name["nullable"], true, "{name}");
+}
