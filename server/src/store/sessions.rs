@@ -290,21 +290,29 @@ const ROTATE_SQLITE: &str = "\
 /// On PostgreSQL one statement does it: each step feeds the next, and the
 /// statement is atomic on its own. Of concurrent callers with one token,
 /// the later waits for the row lock and then finds the token retired.
+///
+/// The token is found by its hash alone and its session through the row's
+/// own `session_id`: given `session_id = $n` as well, the planner's generic
+/// plan took the session index and filtered every token the session ever
+/// had, so each rotation cost more than the last (a session refreshed 1000
+/// times read 1001 rows; `cargo xtask bench` spent a third of PostgreSQL's
+/// time there).
 const ROTATE_POSTGRES: &str = "\
     WITH retired AS ( \
         UPDATE refresh_tokens SET retired_at = $1 \
-         WHERE tenant_id = $2 AND token_hash = $3 AND session_id = $4 AND retired_at IS NULL \
+         WHERE tenant_id = $2 AND token_hash = $3 AND retired_at IS NULL \
            AND EXISTS (SELECT 1 FROM sessions \
-                        WHERE tenant_id = $2 AND id = $4 AND revoked_at IS NULL AND expires_at > $1) \
+                        WHERE tenant_id = $2 AND id = refresh_tokens.session_id \
+                          AND revoked_at IS NULL AND expires_at > $1) \
         RETURNING session_id \
     ), touched AS ( \
-        UPDATE sessions SET last_used_at = $1, ip = $7, user_agent = $8 \
+        UPDATE sessions SET last_used_at = $1, ip = $6, user_agent = $7 \
          WHERE tenant_id = $2 AND id IN (SELECT session_id FROM retired) \
            AND revoked_at IS NULL AND expires_at > $1 \
         RETURNING id \
     ) \
     INSERT INTO refresh_tokens (id, tenant_id, session_id, token_hash, created_at) \
-    SELECT $5, $2, id, $6, $1 FROM touched";
+    SELECT $4, $2, id, $5, $1 FROM touched";
 
 /// Rotates a refresh token in one round trip to the database: retires the
 /// presented token if it is still live and its session too, gives the
@@ -353,11 +361,10 @@ pub async fn rotate_refresh_token(db: &Db, rotation: Rotation) -> StoreResult<bo
         ];
         return Ok(batches.write(ROTATE_SQLITE, values).await? == 1);
     }
-    let values: [sea_orm::Value; 8] = [
+    let values: [sea_orm::Value; 7] = [
         now.into(),
         tenant.into(),
         presented_hash.into(),
-        session.into(),
         new_id.into(),
         new_hash.into(),
         ip.into(),
