@@ -39,6 +39,10 @@ pub enum Error {
     /// 409 `email_taken`: the tenant already has this (normalised) email.
     #[error("email taken")]
     EmailTaken,
+    /// 409 `tenant_exists`: another tenant already has this slug (as
+    /// Keycloak answers 409 for a realm that exists).
+    #[error("tenant exists")]
+    TenantExists,
     /// 503 `unavailable` with `Retry-After`: the database cannot be
     /// reached or the server is overloaded; retrying later may work.
     #[error("unavailable: {0}")]

@@ -68,6 +68,7 @@ Portcullis is a multi-tenant identity server. Each tenant, addressed by its slug
 `invalid_token` 401, `token_expired` 401, `account_disabled` 403, `forbidden` 403, \
 `email_not_verified` 403 (login, when the tenant requires verification), \
 `signup_disabled` 403, `not_found` 404, `tenant_not_found` 404, `email_taken` 409, \
+`tenant_exists` 409 (creating a tenant whose slug is in use), \
 `invalid_reset_token` 400, `invalid_verification_token` 400, \
 `request_timeout` 408, `payload_too_large` 413, `unsupported_media_type` 415, \
 `rate_limited` 429, `account_locked` 429, `internal` 500, `unavailable` 503. \

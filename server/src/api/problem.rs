@@ -110,7 +110,7 @@ pub enum ErrorResponse {
     /// `not_found` or `tenant_not_found`.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// `email_taken`.
+    /// `email_taken` or `tenant_exists`.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// `payload_too_large`: the body is over 64 KiB.
@@ -210,6 +210,11 @@ impl From<Error> for ErrorResponse {
                 S::CONFLICT,
                 "email_taken",
                 "An account with this email already exists.",
+            ))),
+            Error::TenantExists => Self::Conflict(Json(Problem::new(
+                S::CONFLICT,
+                "tenant_exists",
+                "A tenant with this slug already exists.",
             ))),
             Error::Unavailable(reason) => {
                 tracing::warn!(%reason, "service unavailable");

@@ -260,7 +260,7 @@ fn service_status(err: &Error) -> StatusCode {
         Error::Forbidden => StatusCode::FORBIDDEN,
         Error::NotFound | Error::TenantNotFound => StatusCode::NOT_FOUND,
         Error::Validation(_) => StatusCode::BAD_REQUEST,
-        Error::EmailTaken => StatusCode::CONFLICT,
+        Error::EmailTaken | Error::TenantExists => StatusCode::CONFLICT,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::RateLimited(_) | Error::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -279,6 +279,7 @@ fn service_message(err: &Error) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         Error::EmailTaken => "A user with this email already exists.".into(),
+        Error::TenantExists => "A tenant with this slug already exists.".into(),
         Error::RateLimited(_) | Error::AccountLocked { .. } => {
             "Too many attempts. Wait a little and try again.".into()
         }

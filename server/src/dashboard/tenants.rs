@@ -15,7 +15,7 @@ use super::forms::{Confirm, Confirmation, Done, FormErrors, NoFields, Pager, pag
 use super::settings_form::{self, Group};
 use super::{Admin, Failure, Nav, Submitted, ok, see_other};
 use crate::api::pages::render;
-use crate::domain::{Page, TenantSettings};
+use crate::domain::{FieldError, Page, TenantSettings};
 use crate::error::Error;
 use crate::service::Services;
 use crate::service::dashboard::Overview;
@@ -145,26 +145,30 @@ pub async fn create(
 ) -> Result<Response, Failure> {
     let Submitted { admin, form } = submitted;
     admin.require_superadmin()?;
-    match services
+    let errors = match services
         .platform
         .create_tenant(&admin.session.actor, &form.slug, &form.name, |_| {})
         .await
     {
-        Ok(tenant) => Ok(see_other(&format!(
-            "/dashboard/t/{}/settings?done=created",
-            tenant.slug
-        ))),
-        Err(Error::Validation(errors)) => Ok(render(
-            StatusCode::BAD_REQUEST,
-            &NewTenantPage {
-                nav: admin.nav(&admin.session.home, "tenants"),
-                slug: form.slug,
-                name: form.name,
-                errors: FormErrors::new(errors, &["slug", "name"]),
-            },
-        )),
-        Err(e) => Err(e.into()),
-    }
+        Ok(tenant) => {
+            return Ok(see_other(&format!(
+                "/dashboard/t/{}/settings?done=created",
+                tenant.slug
+            )));
+        }
+        Err(Error::Validation(errors)) => errors,
+        Err(Error::TenantExists) => vec![FieldError::new("slug", "is already taken")],
+        Err(e) => return Err(e.into()),
+    };
+    Ok(render(
+        StatusCode::BAD_REQUEST,
+        &NewTenantPage {
+            nav: admin.nav(&admin.session.home, "tenants"),
+            slug: form.slug,
+            name: form.name,
+            errors: FormErrors::new(errors, &["slug", "name"]),
+        },
+    ))
 }
 
 #[derive(Template)]

@@ -152,7 +152,7 @@ impl Tenants {
         store::tenants::insert(db, &tenant)
             .await
             .map_err(|e| match e {
-                StoreError::UniqueViolation => Error::field("slug", "is already taken"),
+                StoreError::UniqueViolation => Error::TenantExists,
                 other => other.into(),
             })?;
         let key = self

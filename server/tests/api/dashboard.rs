@@ -512,4 +512,16 @@ async fn dashboard_actions_use_the_admin_services() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("must be between 60 and 86400 seconds"));
     assert!(page.body.contains(r#"value="1""#));
+
+    // A slug in use: said beside the slug field, the values kept.
+    let page = browser
+        .submit(
+            "/dashboard/tenants/new",
+            "/dashboard/tenants/new",
+            &[("slug", "default"), ("name", "Another default")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("is already taken"), "{}", page.body);
+    assert!(page.body.contains(r#"value="Another default""#));
 }

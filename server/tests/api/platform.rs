@@ -54,7 +54,7 @@ async fn tenant_lifecycle_and_settings() {
         3
     );
 
-    // Duplicate and malformed slugs, bad settings: each field named.
+    // A slug in use is a conflict, as an email in use is.
     let dup = app
         .send(
             Method::POST,
@@ -63,7 +63,8 @@ async fn tenant_lifecycle_and_settings() {
             Some(&json!({"slug": "acme", "name": "Again"})),
         )
         .await;
-    assert_problem(dup, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_problem(dup, StatusCode::CONFLICT, "tenant_exists").await;
+    // Malformed slugs, bad settings: each field named.
     let bad = app
         .send(
             Method::POST,
