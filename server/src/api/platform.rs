@@ -73,6 +73,10 @@ impl PlatformApi {
     }
 
     /// Create a tenant
+    ///
+    /// Creates the tenant with its first signing key. Answers 409
+    /// `tenant_exists` when another tenant has the slug, 400
+    /// `validation_failed` for a malformed slug, name or setting.
     #[oai(
         path = "/admin/tenants",
         method = "post",
